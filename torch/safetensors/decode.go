@@ -51,7 +51,7 @@ func Decode(b []byte) (*File, error) {
 	for i := range entries {
 		e := &entries[i]
 		if e.dtype.Size() == 0 {
-			return nil, newErr(ErrUnsupportedDType, e.name, "unsupported dtype %q", string(e.dtype))
+			return nil, newErr(ErrUnsupportedDType, e.name, "unsupported dtype %q", clip(string(e.dtype), 60))
 		}
 		size, err := byteSize(e.dtype, e.shape)
 		if err != nil {
@@ -87,7 +87,7 @@ func Decode(b []byte) (*File, error) {
 				e.begin, e.end, e.begin-pos, pos)
 		case e.begin < pos:
 			return nil, newErr(ErrCorrupt, e.name, "data_offsets [%d, %d] overlap tensor %q ending at %d",
-				e.begin, e.end, prev, pos)
+				e.begin, e.end, clip(prev, 200), pos)
 		}
 		pos, prev = e.end, e.name
 	}
@@ -231,7 +231,7 @@ func (p *parser) metadata() (map[string]string, error) {
 			return nil, err
 		}
 		if _, dup := meta[k]; dup {
-			return nil, newErr(ErrCorrupt, "", "%s: duplicate key %q", what, k)
+			return nil, newErr(ErrCorrupt, "", "%s: duplicate key %q", what, clip(k, 200))
 		}
 		tok, err := p.token("", what)
 		if err != nil {
@@ -239,7 +239,7 @@ func (p *parser) metadata() (map[string]string, error) {
 		}
 		v, ok := tok.(string)
 		if !ok {
-			return nil, newErr(ErrCorrupt, "", "%s: value of %q must be a string, got %s", what, k, tokString(tok))
+			return nil, newErr(ErrCorrupt, "", "%s: value of %q must be a string, got %s", what, clip(k, 200), tokString(tok))
 		}
 		meta[k] = v
 	}
@@ -357,7 +357,7 @@ func tokString(tok json.Token) string {
 	case json.Delim:
 		s = strconv.Quote(string(t))
 	case string:
-		s = "string " + strconv.Quote(t)
+		s = "string " + strconv.Quote(clip(t, 60))
 	case json.Number:
 		s = "number " + string(t)
 	case bool:
@@ -365,8 +365,16 @@ func tokString(tok json.Token) string {
 	default:
 		s = fmt.Sprintf("%v", t)
 	}
-	if len(s) > 80 {
-		s = s[:77] + "..."
+	return clip(s, 80)
+}
+
+// clip shortens s to at most n bytes plus "...", on a rune boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }

@@ -60,7 +60,7 @@ func encodeHeader(f *File) ([]byte, error) {
 		keys := make([]string, 0, len(f.Metadata))
 		for k, v := range f.Metadata {
 			if !utf8.ValidString(k) || !utf8.ValidString(v) {
-				return nil, newErr(ErrInvalid, "", "metadata entry %q is not valid UTF-8", k)
+				return nil, newErr(ErrInvalid, "", "metadata entry %q is not valid UTF-8", clip(k, 200))
 			}
 			keys = append(keys, k)
 		}

@@ -155,7 +155,7 @@ func (e *Error) Error() string {
 	}
 	if e.Tensor != "" {
 		b.WriteString("tensor ")
-		b.WriteString(strconv.Quote(e.Tensor))
+		b.WriteString(strconv.Quote(clip(e.Tensor, 200)))
 		b.WriteString(": ")
 	}
 	b.WriteString(e.Msg)
@@ -180,7 +180,7 @@ func newErr(kind error, tensor, format string, args ...any) *Error {
 func byteSize(dt DType, shape []int64) (int64, error) {
 	size := dt.Size()
 	if size == 0 {
-		return 0, fmt.Errorf("unsupported dtype %q", string(dt))
+		return 0, fmt.Errorf("unsupported dtype %q", clip(string(dt), 60))
 	}
 	for i, d := range shape {
 		if d < 0 {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -418,4 +419,15 @@ func TestDTypeSize(t *testing.T) {
 	for d, n := range map[DType]int{F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, Bool: 1, "F8_E4M3": 0, "": 0, "f32": 0} {
 		assert.Equal(t, n, d.Size(), string(d))
 	}
+}
+
+func TestErrorMessagesStayShort(t *testing.T) {
+	name := strings.Repeat("ä", 1000)
+	_, err := Decode(raw(`{"`+name+`":{"dtype":"`+strings.Repeat("X", 1000)+`","shape":[],"data_offsets":[0,1]}}`, []byte{1}))
+	require.ErrorIs(t, err, ErrUnsupportedDType)
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, name, e.Tensor, "the full name stays available")
+	assert.Less(t, len(err.Error()), 400)
+	assert.True(t, utf8.ValidString(err.Error()))
 }
