@@ -1,0 +1,241 @@
+package data
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Layouts recognised by Open.
+const (
+	// LayoutJMedSeg is {split}/images + {split}/masks, with dataset.json.
+	LayoutJMedSeg = "jmedseg"
+	// LayoutReference is the reference JMedSeg layout: {split}_label.json,
+	// data/<name>.jpg|png and label/<name>.npy.
+	LayoutReference = "reference"
+)
+
+// Sample is one image/mask pair.
+type Sample struct {
+	// ID is the file stem, unique within a split.
+	ID string
+	// Image and Mask are file paths; Mask is "" when no mask file was found.
+	Image, Mask string
+	// Group is the patient or subject the sample belongs to, when known.
+	Group string
+}
+
+// Dataset is an opened data set directory.
+type Dataset struct {
+	Dir    string
+	Layout string
+	// Manifest is dataset.json, or nil when the directory has none.
+	Manifest *Manifest
+	splits   map[string][]Sample
+	// problems found while opening (e.g. list entries whose image is
+	// missing), reported by Check.
+	problems []Issue
+}
+
+// Open reads a data set directory in either the project's layout or the
+// reference JMedSeg layout (see README.md). It does not decode images; use
+// Check to validate them.
+func Open(dir string) (*Dataset, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("%s: not a directory", dir)
+	}
+	refs, _ := filepath.Glob(filepath.Join(dir, "*_label.json"))
+	if len(refs) > 0 {
+		if _, err := os.Stat(filepath.Join(dir, ManifestFile)); err != nil {
+			return openReference(dir, refs)
+		}
+	}
+	return openJMedSeg(dir)
+}
+
+// Splits returns the split names in a stable order: train, val, test first,
+// then the others alphabetically.
+func (d *Dataset) Splits() []string {
+	names := make([]string, 0, len(d.splits))
+	for s := range d.splits {
+		names = append(names, s)
+	}
+	rank := func(s string) int {
+		if i := slices.Index([]string{"train", "val", "test"}, s); i >= 0 {
+			return i
+		}
+		return 3
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		if ra, rb := rank(a), rank(b); ra != rb {
+			return ra - rb
+		}
+		return strings.Compare(a, b)
+	})
+	return names
+}
+
+// Split returns the samples of one split, sorted by ID.
+func (d *Dataset) Split(name string) ([]Sample, error) {
+	s, ok := d.splits[name]
+	if !ok {
+		return nil, fmt.Errorf("%s: no split %q (have %s)", d.Dir, name, strings.Join(d.Splits(), ", "))
+	}
+	return slices.Clone(s), nil
+}
+
+// NumClasses returns the number of classes from dataset.json, or 0 when it
+// is unknown.
+func (d *Dataset) NumClasses() int {
+	if d.Manifest == nil {
+		return 0
+	}
+	return len(d.Manifest.Classes)
+}
+
+var imageExts = []string{".png", ".jpg", ".jpeg", ".npy", ".nii.gz", ".nii", ".dcm"}
+var maskExts = []string{".png", ".npy", ".nii.gz", ".nii"}
+
+func stem(name string) (string, bool) {
+	lower := strings.ToLower(name)
+	for _, e := range imageExts {
+		if strings.HasSuffix(lower, e) {
+			return name[:len(name)-len(e)], true
+		}
+	}
+	return "", false
+}
+
+func openJMedSeg(dir string) (*Dataset, error) {
+	d := &Dataset{Dir: dir, Layout: LayoutJMedSeg, splits: map[string][]Sample{}}
+	m, err := ReadManifest(dir)
+	switch {
+	case err == nil:
+		d.Manifest = m
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		split := e.Name()
+		imgDir := filepath.Join(dir, split, "images")
+		if st, err := os.Stat(imgDir); err != nil || !st.IsDir() {
+			continue
+		}
+		samples, problems, err := pairDir(split, imgDir, filepath.Join(dir, split, "masks"))
+		if err != nil {
+			return nil, err
+		}
+		d.splits[split] = samples
+		d.problems = append(d.problems, problems...)
+	}
+	if len(d.splits) == 0 {
+		return nil, fmt.Errorf("%s: no data set found: want {split}/images/ directories or {split}_label.json files", dir)
+	}
+	return d, nil
+}
+
+// pairDir pairs images with masks by file stem.
+func pairDir(split, imgDir, maskDir string) ([]Sample, []Issue, error) {
+	imgs, err := os.ReadDir(imgDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	masks := map[string]string{}
+	if ms, err := os.ReadDir(maskDir); err == nil {
+		for _, e := range ms {
+			if s, ok := stem(e.Name()); ok && !e.IsDir() {
+				masks[s] = filepath.Join(maskDir, e.Name())
+			}
+		}
+	}
+	var out []Sample
+	var problems []Issue
+	seen := map[string]bool{}
+	for _, e := range imgs {
+		s, ok := stem(e.Name())
+		if !ok || e.IsDir() {
+			continue
+		}
+		p := filepath.Join(imgDir, e.Name())
+		if seen[s] {
+			problems = append(problems, Issue{Split: split, File: p, Kind: IssueDuplicate,
+				Message: fmt.Sprintf("another image has the same name %q", s)})
+			continue
+		}
+		seen[s] = true
+		out = append(out, Sample{ID: s, Image: p, Mask: masks[s]})
+	}
+	for s, p := range masks {
+		if !seen[s] {
+			problems = append(problems, Issue{Split: split, File: p, Kind: IssueMissingImage,
+				Message: "mask has no image"})
+		}
+	}
+	slices.SortFunc(out, func(a, b Sample) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(problems, func(a, b Issue) int { return strings.Compare(a.File, b.File) })
+	return out, problems, nil
+}
+
+// referenceList is {person: {ct: {"list": [name.npy, ...]}}}.
+type referenceList map[string]map[string]struct {
+	List []string `json:"list"`
+}
+
+func openReference(dir string, files []string) (*Dataset, error) {
+	d := &Dataset{Dir: dir, Layout: LayoutReference, splits: map[string][]Sample{}}
+	for _, f := range files {
+		split := strings.TrimSuffix(filepath.Base(f), "_label.json")
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var lst referenceList
+		if err := json.Unmarshal(b, &lst); err != nil {
+			return nil, fmt.Errorf("%s: corrupt JSON: want {person: {ct: {\"list\": [name.npy, ...]}}}: %w", f, err)
+		}
+		var samples []Sample
+		for person, cts := range lst {
+			for _, ct := range cts {
+				for _, name := range ct.List {
+					s := Sample{ID: strings.TrimSuffix(name, filepath.Ext(name)), Group: person}
+					s.Mask = filepath.Join(dir, "label", s.ID+".npy")
+					for _, ext := range []string{".jpg", ".png", ".jpeg", ".npy"} {
+						p := filepath.Join(dir, "data", s.ID+ext)
+						if _, err := os.Stat(p); err == nil {
+							s.Image = p
+							break
+						}
+					}
+					if s.Image == "" {
+						d.problems = append(d.problems, Issue{Split: split, File: filepath.Join(dir, "data", s.ID+".jpg"),
+							Kind: IssueMissingImage, Message: fmt.Sprintf("listed in %s but no data/%s.jpg or .png", filepath.Base(f), s.ID)})
+						continue
+					}
+					if _, err := os.Stat(s.Mask); err != nil {
+						s.Mask = ""
+					}
+					samples = append(samples, s)
+				}
+			}
+		}
+		slices.SortFunc(samples, func(a, b Sample) int { return strings.Compare(a.ID, b.ID) })
+		d.splits[split] = samples
+	}
+	return d, nil
+}
