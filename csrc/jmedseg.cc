@@ -719,4 +719,22 @@ jt_result jt_bce_with_logits(jt_tensor x, jt_tensor target, jt_tensor weight, jt
 jt_result jt_one_hot(jt_tensor t, int64_t classes) { R(at::one_hot(T(t), classes)) }
 jt_result jt_embedding(jt_tensor weight, jt_tensor indices) { R(at::embedding(T(weight), T(indices))) }
 
+// ---- added for torch/nn and torch/optim ----
+
+jt_error *jt_uniform_(jt_tensor t, double from, double to) { E(T(t).uniform_(from, to)) }
+jt_error *jt_normal_(jt_tensor t, double mean, double std) { E(T(t).normal_(mean, std)) }
+
+jt_error *jt_set_data(jt_tensor t, jt_tensor src) {
+  E({
+    at::Tensor &x = T(t);
+    auto *h = static_cast<Handle *>(t);
+    x.set_data(T(src));
+    int64_t b = nbytes_of(x);
+    g_bytes.fetch_add(b - h->bytes, std::memory_order_relaxed);
+    h->bytes = b;
+  })
+}
+
+jt_error *jt_add_int_(jt_tensor t, int64_t v) { E(T(t).add_(at::Scalar(v))) }
+
 }  // extern "C"

@@ -201,6 +201,13 @@ jt_result jt_bce_with_logits(jt_tensor x, jt_tensor target, jt_tensor weight, jt
 jt_result jt_one_hot(jt_tensor t, int64_t classes);
 jt_result jt_embedding(jt_tensor weight, jt_tensor indices);
 
+/* ---- added for torch/nn and torch/optim ---- */
+jt_error *jt_uniform_(jt_tensor t, double from, double to); /* in place, default generator */
+jt_error *jt_normal_(jt_tensor t, double mean, double std);
+jt_error *jt_set_data(jt_tensor t, jt_tensor src); /* t.set_data(src): new data, same autograd identity */
+jt_error *jt_add_int_(jt_tensor t, int64_t v);     /* t += v with an integer scalar (int64 counters) */
+
+
 #ifdef __cplusplus
 }
 #endif

@@ -47,8 +47,10 @@ func (s *Scope) remove(t *Tensor) {
 }
 
 // Track hands t to the scope (moving it from any other scope) and returns it.
+// Use it for results of operations whose inputs all belong to no scope
+// (parameters, say). On a nil scope it does nothing.
 func (s *Scope) Track(t *Tensor) *Tensor {
-	if t == nil || t.h == nil || t.scope == s {
+	if s == nil || t == nil || t.h == nil || t.scope == s {
 		return t
 	}
 	t.Keep()

@@ -1,0 +1,60 @@
+# jmedseg build. `make test` works on a fresh Debian 12 machine: it installs
+# what is missing first. LIBTORCH=/path selects another libtorch (a CUDA build,
+# or the `torch` folder of a PyTorch 2.x install); the default is Debian's.
+GO ?= go
+LIBTORCH ?=
+BUILD ?= build
+
+ifneq ($(LIBTORCH),)
+# PyTorch wheels may use the old C++ ABI; ask the install when it is one.
+CXX11_ABI ?= $(shell python3 -c 'import torch;print(int(torch._C._GLIBCXX_USE_CXX11_ABI))' 2>/dev/null)
+ABI_FLAG := $(if $(CXX11_ABI),-D_GLIBCXX_USE_CXX11_ABI=$(CXX11_ABI),)
+CUDA_LIBS := $(if $(wildcard $(LIBTORCH)/lib/libtorch_cuda.so),-Wl,--no-as-needed -ltorch_cuda -lc10_cuda -Wl,--as-needed,)
+export CGO_CXXFLAGS := -I$(LIBTORCH)/include -I$(LIBTORCH)/include/torch/csrc/api/include $(ABI_FLAG) $(CGO_CXXFLAGS)
+export CGO_LDFLAGS := -L$(LIBTORCH)/lib -Wl,-rpath,$(LIBTORCH)/lib $(CUDA_LIBS) $(CGO_LDFLAGS)
+CMAKE_PREFIX := -DCMAKE_PREFIX_PATH=$(LIBTORCH) $(if $(CXX11_ABI),-DCMAKE_CXX_FLAGS=$(ABI_FLAG),)
+endif
+
+.PHONY: all setup build test test-go test-c vet bench bench-ops brain clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	$(GO) build ./...
+	@if [ -d cmd/jmedseg ]; then $(GO) build -o bin/jmedseg ./cmd/jmedseg; fi
+
+vet:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# The README's test command: formatting, vet, Go tests, the C ABI test.
+test: setup vet test-go test-c
+
+test-go:
+	$(GO) test -timeout 30m ./...
+
+test-c:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_PREFIX) >/dev/null
+	cmake --build $(BUILD) -j2
+	ctest --test-dir $(BUILD) --output-on-failure
+
+bench: bench-ops
+
+# Per-op overhead: Go (cgo) against C++ on ATen, the C ABI, and Python.
+bench-ops: setup test-c
+	OMP_NUM_THREADS=1 $(GO) test -run '^$$' -bench . -benchmem ./torch/
+	OMP_NUM_THREADS=1 $(BUILD)/op_bench
+	OMP_NUM_THREADS=1 /usr/bin/python3 bench/op_overhead.py
+
+# The main job. Until the training command lands it says what is missing.
+brain: build
+	@if [ -x bin/jmedseg ]; then \
+	  bin/jmedseg data prepare --out data/brain && \
+	  bin/jmedseg train --model unet --data data/brain --out runs/brain; \
+	else echo "make brain: the jmedseg command (models, training loop, report) has not landed yet; see the issues"; exit 2; fi
+
+clean:
+	rm -rf bin $(BUILD)
