@@ -143,10 +143,10 @@ func TestColorJitter(t *testing.T) {
 				m := data.NewMask(8, 8)
 				ex := &data.Example{Name: "c", Image: img, Mask: m}
 				require.NoError(t, tc.cj.Apply(rng(seed), ex))
-				out := ex.Image.(*image.NRGBA)
+				out := ex.Image.(*image.Gray)
 				v := out.Pix[0]
-				for i := 0; i < len(out.Pix); i += 4 {
-					require.Equal(t, []uint8{v, v, v, 255}, out.Pix[i:i+4], "grey stays grey and uniform")
+				for _, p := range out.Pix {
+					require.Equal(t, v, p, "grey stays grey and uniform")
 				}
 				assert.InDelta(t, (tc.lo+tc.hi)/2, float64(v), (tc.hi-tc.lo)/2+1)
 				assert.Same(t, m, ex.Mask, "colour transforms leave the mask alone")
@@ -220,4 +220,36 @@ func TestSixteenBit(t *testing.T) {
 	ex := &data.Example{Name: "g16", Image: img}
 	require.NoError(t, Compose(Affine{Degrees: 10}, SASJitter, Rotate{Degrees: 5}).Apply(rng(0), ex))
 	assert.IsType(t, &image.NRGBA64{}, ex.Image, "16-bit precision is kept")
+}
+
+func TestColorJitterGreyMatchesRGB(t *testing.T) {
+	g := blob(16, 12).Image.(*image.Gray)
+	for seed := range uint64(20) {
+		a := &data.Example{Name: "g", Image: g}
+		b := &data.Example{Name: "rgb", Image: toNRGBA(g)}
+		cj := ColorJitter{Brightness: 0.4, Contrast: 0.4, Saturation: 0.4, Hue: 0.1}
+		require.NoError(t, cj.Apply(rng(seed), a))
+		require.NoError(t, cj.Apply(rng(seed), b))
+		ga, _ := data.ToCHW(a.Image, 3)
+		gb, _ := data.ToCHW(b.Image, 3)
+		assert.InDeltaSlice(t, ga.Data, gb.Data, 1.0/255+1e-6, "seed %d", seed)
+	}
+}
+
+func TestHueShift(t *testing.T) {
+	tests := []struct {
+		in   [3]float32
+		h    float32
+		want [3]float32
+	}{
+		{[3]float32{1, 0, 0}, 1.0 / 3, [3]float32{0, 1, 0}},
+		{[3]float32{1, 0, 0}, -1.0 / 3, [3]float32{0, 0, 1}},
+		{[3]float32{0, 1, 0}, 0.5, [3]float32{1, 0, 1}},
+		{[3]float32{0.5, 0.5, 0.5}, 0.3, [3]float32{0.5, 0.5, 0.5}},
+		{[3]float32{0.8, 0.4, 0.2}, 0, [3]float32{0.8, 0.4, 0.2}},
+	}
+	for _, tc := range tests {
+		r, g, b := hueShift(tc.in[0], tc.in[1], tc.in[2], tc.h)
+		assert.InDeltaSlice(t, tc.want[:], []float32{r, g, b}, 1e-5, "%v by %v", tc.in, tc.h)
+	}
 }

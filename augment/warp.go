@@ -53,7 +53,15 @@ func toF(img image.Image) *fimage {
 	return f
 }
 
-func clamp01(v float32) float32 { return min(1, max(0, v)) }
+func clamp01(v float32) float32 {
+	if v < 0 {
+		return 0
+	}
+	if v > 1 {
+		return 1
+	}
+	return v
+}
 
 // image converts back to an opaque NRGBA (or NRGBA64 for 16-bit sources).
 func (f *fimage) image() image.Image {
