@@ -1,9 +1,13 @@
 package augment
 
 import (
+	"context"
+	"fmt"
 	"image"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -252,4 +256,32 @@ func TestHueShift(t *testing.T) {
 		r, g, b := hueShift(tc.in[0], tc.in[1], tc.in[2], tc.h)
 		assert.InDeltaSlice(t, tc.want[:], []float32{r, g, b}, 1e-5, "%v by %v", tc.in, tc.h)
 	}
+}
+
+func TestWriteShifted(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, data.WriteManifest(dir, &data.Manifest{Name: "t", Classes: []string{"bg", "a", "b", "c"},
+		Samples: []data.SampleInfo{{Split: "test", Image: "test/images/s0.png", Mask: "test/masks/s0.png", Subject: "x", Index: 4}}}))
+	for i := range 3 {
+		ex := blob(40, 32)
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, "test", "images"), 0o755))
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, "test", "masks"), 0o755))
+		name := fmt.Sprintf("s%d.png", i)
+		require.NoError(t, writePNG(filepath.Join(dir, "test", "images", name), ex.Image))
+		mi, _ := ex.Mask.Image()
+		require.NoError(t, writePNG(filepath.Join(dir, "test", "masks", name), mi))
+	}
+	n, err := WriteShifted(context.Background(), dir, "test", "test_phone", PhonePhoto(), 1)
+	require.NoError(t, err)
+	assert.Equal(t, 3, n)
+	rep, err := data.Check(context.Background(), dir, data.CheckOptions{})
+	require.NoError(t, err)
+	assert.True(t, rep.OK(), "%v", rep.Issues)
+	assert.Equal(t, 3, rep.Splits["test_phone"].Valid)
+	m, err := data.ReadManifest(dir)
+	require.NoError(t, err)
+	require.Len(t, m.Samples, 4)
+	assert.Equal(t, data.SampleInfo{Split: "test_phone", Image: "test_phone/images/s0.png", Mask: "test_phone/masks/s0.png", Subject: "x", Index: 4}, m.Samples[1])
+	_, err = WriteShifted(context.Background(), dir, "test", "test", PhonePhoto(), 1)
+	assert.Error(t, err)
 }

@@ -121,24 +121,29 @@ func (p PhoneScreen) Apply(r *rand.Rand, ex *data.Example) error {
 
 func sq(x float64) float64 { return x * x }
 
-// moire multiplies f by the beat of two fine gratings at slightly
-// different frequencies and angles, with a per-channel phase shift that
-// gives the colour fringes of a photographed sub-pixel grid.
+// moire darkens f with the interference of the screen's pixel grid and
+// the sensor's: curved low-frequency beat bands (period 8–40 px) with a
+// per-channel phase shift (colour fringes of the sub-pixels), times a faint
+// fine grating at the grid frequency.
 func moire(r *rand.Rand, f *fimage, depth float64) {
-	f1 := uniform(r, 0.25, 0.45)
-	f2 := f1 * uniform(r, 0.9, 1.1)
-	a1 := uniform(r, 0, math.Pi)
-	a2 := a1 + uniform(r, -0.1, 0.1)
-	k1x, k1y := 2*math.Pi*f1*math.Cos(a1), 2*math.Pi*f1*math.Sin(a1)
-	k2x, k2y := 2*math.Pi*f2*math.Cos(a2), 2*math.Pi*f2*math.Sin(a2)
+	period := uniform(r, 8, 40)
+	a := uniform(r, 0, math.Pi)
+	kx, ky := 2*math.Pi/period*math.Cos(a), 2*math.Pi/period*math.Sin(a)
+	fine := 2 * math.Pi * uniform(r, 0.3, 0.48)
+	fa := a + uniform(r, -0.2, 0.2)
+	fx, fy := fine*math.Cos(fa), fine*math.Sin(fa)
+	cx, cy := uniform(r, 0, float64(f.w)), uniform(r, 0, float64(f.h))
+	curve := uniform(r, -1, 1) * 2 * math.Pi / float64(max(f.w, f.h)*int(period))
 	ph := uniform(r, 0, 2*math.Pi)
 	for y := range f.h {
 		for x := range f.w {
+			X, Y := float64(x), float64(y)
+			base := kx*X + ky*Y + curve*((X-cx)*(X-cx)+(Y-cy)*(Y-cy)) + ph
+			grid := 0.85 + 0.15*math.Cos(fx*X+fy*Y)
 			i := 3 * (x + f.w*y)
-			g2 := 0.5 + 0.5*math.Cos(k2x*float64(x)+k2y*float64(y))
 			for c := range 3 {
-				g1 := 0.5 + 0.5*math.Cos(k1x*float64(x)+k1y*float64(y)+ph+float64(c)*2*math.Pi/3)
-				f.pix[i+c] *= float32(1 - depth*g1*g2)
+				band := 0.5 + 0.5*math.Cos(base+float64(c)*2*math.Pi/3)
+				f.pix[i+c] *= float32(1 - depth*band*grid)
 			}
 		}
 	}
