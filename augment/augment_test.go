@@ -285,3 +285,16 @@ func TestWriteShifted(t *testing.T) {
 	_, err = WriteShifted(context.Background(), dir, "test", "test", PhonePhoto(), 1)
 	assert.Error(t, err)
 }
+
+func TestTinyImages(t *testing.T) {
+	all := geometric()
+	all["sas"] = SASSupervised()
+	all["ssl"] = SSLView(4, 4)
+	all["phonephoto"] = PhonePhoto()
+	for name, tr := range all {
+		for _, sz := range [][2]int{{1, 1}, {1, 7}, {5, 1}, {2, 2}} {
+			ex := blob(sz[0], sz[1])
+			assert.NotPanics(t, func() { _ = tr.Apply(rng(1), ex) }, "%s %v", name, sz)
+		}
+	}
+}
