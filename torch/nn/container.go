@@ -1,0 +1,78 @@
+package nn
+
+import (
+	"strconv"
+
+	"github.com/jmedseg/jmedseg/torch"
+)
+
+// Sequential is torch.nn.Sequential: children "0", "1", ... applied in order.
+type Sequential struct {
+	Base
+	mods []Module
+}
+
+// Seq makes a Sequential of mods.
+func Seq(mods ...Module) *Sequential {
+	s := &Sequential{}
+	for _, m := range mods {
+		s.Append(m)
+	}
+	return s
+}
+
+// Append adds m as the next child and returns s.
+func (s *Sequential) Append(m Module) *Sequential {
+	s.RegisterModule(strconv.Itoa(len(s.mods)), m)
+	s.mods = append(s.mods, m)
+	return s
+}
+
+// Len is the number of children.
+func (s *Sequential) Len() int { return len(s.mods) }
+
+// At returns child i.
+func (s *Sequential) At(i int) Module { return s.mods[i] }
+
+// Forward applies every child in turn; intermediates are freed with x's
+// scope (or at once when x has none).
+func (s *Sequential) Forward(x *torch.Tensor) *torch.Tensor {
+	if len(s.mods) == 0 {
+		return x.Scope().Track(x.Shallow())
+	}
+	return run(x, func(x *torch.Tensor) *torch.Tensor {
+		for _, m := range s.mods {
+			x = m.Forward(x)
+		}
+		return x
+	})
+}
+
+// List is torch.nn.ModuleList: children "0", "1", ... with no Forward of
+// its own.
+type List struct {
+	Base
+	nodes []Node
+}
+
+// NewList makes a List of nodes.
+func NewList(nodes ...Node) *List {
+	l := &List{}
+	for _, n := range nodes {
+		l.Append(n)
+	}
+	return l
+}
+
+// Append adds n as the next child and returns l.
+func (l *List) Append(n Node) *List {
+	l.RegisterModule(strconv.Itoa(len(l.nodes)), n)
+	l.nodes = append(l.nodes, n)
+	return l
+}
+
+// Len is the number of children.
+func (l *List) Len() int { return len(l.nodes) }
+
+// At returns child i.
+func (l *List) At(i int) Node { return l.nodes[i] }
