@@ -1,0 +1,116 @@
+// Package models holds the segmentation architectures of the JMedSeg zoo,
+// each a tree of nn modules whose state-dict keys follow a PyTorch port of
+// the reference, registered by name.
+//
+//	m, err := models.New("unet", models.Config{InChannels: 3, Classes: 2})
+//	logits := m.Forward(x) // [N, Classes, H, W]
+package models
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/jmedseg/jmedseg/torch/nn"
+)
+
+// Config sizes a model.
+type Config struct {
+	InChannels int64 `json:"in_channels"`
+	Classes    int64 `json:"classes"`
+	// Width is the base channel width; 0 selects the reference's. Smaller
+	// widths make fast models for tests and CPU training.
+	Width int64 `json:"width,omitempty"`
+}
+
+// Spec describes a registered model.
+type Spec struct {
+	Name        string
+	Description string
+	// DefaultWidth is the reference's base width.
+	DefaultWidth int64
+	// RefParams is the reference's trainable parameter count with default
+	// arguments (3 input channels, 2 classes).
+	RefParams int64
+	// Multiple is what input height and width must be divisible by.
+	Multiple int64
+	// Build makes the model; cfg.Width is already resolved.
+	Build func(cfg Config) (nn.Module, error)
+}
+
+var registry = map[string]Spec{}
+
+// Register adds a model. Registering a name twice is a programming error
+// caught by the package's tests, so it panics.
+func Register(s Spec) {
+	if _, dup := registry[s.Name]; dup {
+		panic("models: duplicate registration of " + s.Name)
+	}
+	registry[s.Name] = s
+}
+
+// Names lists the registered models in alphabetical order.
+func Names() []string {
+	out := make([]string, 0, len(registry))
+	for n := range registry {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Lookup returns the spec of a registered model.
+func Lookup(name string) (Spec, bool) {
+	s, ok := registry[strings.ToLower(name)]
+	return s, ok
+}
+
+// Resolve fills in defaults: 3 input channels, 2 classes, the reference width.
+func (s Spec) Resolve(cfg Config) Config {
+	if cfg.InChannels == 0 {
+		cfg.InChannels = 3
+	}
+	if cfg.Classes == 0 {
+		cfg.Classes = 2
+	}
+	if cfg.Width == 0 {
+		cfg.Width = s.DefaultWidth
+	}
+	return cfg
+}
+
+// New builds a registered model. Errors name the model and the problem.
+func New(name string, cfg Config) (nn.Module, error) {
+	s, ok := Lookup(name)
+	if !ok {
+		return nil, fmt.Errorf("models: unknown model %q (registered: %s)", name, strings.Join(Names(), ", "))
+	}
+	cfg = s.Resolve(cfg)
+	if cfg.InChannels < 1 || cfg.Classes < 1 || cfg.Width < 1 {
+		return nil, fmt.Errorf("models: %s: in_channels %d, classes %d and width %d must be positive", name, cfg.InChannels, cfg.Classes, cfg.Width)
+	}
+	m, err := s.Build(cfg)
+	if err == nil {
+		err = m.Err()
+	}
+	if err != nil {
+		if m != nil {
+			m.Free()
+		}
+		return nil, fmt.Errorf("models: %s: %w", name, err)
+	}
+	return m, nil
+}
+
+// CheckSize reports whether an input of h×w suits the model.
+func (s Spec) CheckSize(h, w int64) error {
+	if h <= 0 || w <= 0 || h%s.Multiple != 0 || w%s.Multiple != 0 {
+		return fmt.Errorf("models: %s needs a height and width divisible by %d, got %dx%d", s.Name, s.Multiple, h, w)
+	}
+	return nil
+}
+
+// cbr is conv + BatchNorm + ReLU, the zoo's commonest block.
+func cbr(in, out, k int64, opts ...nn.Option) []nn.Module {
+	return []nn.Module{nn.NewConv2d(in, out, k, opts...), nn.NewBatchNorm2d(out), nn.ReLU()}
+}
