@@ -13,14 +13,22 @@ import (
 
 // Issue kinds reported by Check.
 const (
-	IssueMissingMask  = "missing-mask"
+	// IssueMissingMask: an image has no mask.
+	IssueMissingMask = "missing-mask"
+	// IssueMissingImage: a mask, or a listed sample, has no image.
 	IssueMissingImage = "missing-image"
-	IssueDuplicate    = "duplicate"
-	IssueUnreadable   = "unreadable"
-	IssueSize         = "size-mismatch"
-	IssueLabelRange   = "label-out-of-range"
-	IssueChannels     = "channels"
-	IssueManifest     = "manifest"
+	// IssueDuplicate: two images of a split share a file stem.
+	IssueDuplicate = "duplicate"
+	// IssueUnreadable: a file is missing, corrupt or of an unknown format.
+	IssueUnreadable = "unreadable"
+	// IssueSize: a mask's size differs from its image's.
+	IssueSize = "size-mismatch"
+	// IssueLabelRange: a mask has labels outside [0, classes).
+	IssueLabelRange = "label-out-of-range"
+	// IssueChannels: an image or mask has the wrong channel count.
+	IssueChannels = "channels"
+	// IssueManifest: dataset.json is inconsistent.
+	IssueManifest = "manifest"
 )
 
 // Issue is one problem with one file.
@@ -31,6 +39,7 @@ type Issue struct {
 	Message string `json:"message"`
 }
 
+// String formats the issue as "file: kind: message".
 func (i Issue) String() string { return fmt.Sprintf("%s: %s: %s", i.File, i.Kind, i.Message) }
 
 // SplitReport summarises one split.

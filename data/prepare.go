@@ -25,10 +25,17 @@ const (
 
 // Split names written by Prepare.
 const (
-	SplitTrain         = "train"
-	SplitVal           = "val"
-	SplitTest          = "test"
-	SplitTestXSubject  = "test_xsubject"
+	// SplitTrain is the training split.
+	SplitTrain = "train"
+	// SplitVal is the validation split.
+	SplitVal = "val"
+	// SplitTest is the same-subject test split.
+	SplitTest = "test"
+	// SplitTestXSubject is the cross-subject test split (ITK KmeansTest head).
+	SplitTestXSubject = "test_xsubject"
+)
+
+const (
 	defaultSize        = 128
 	defaultSlab        = 10
 	defaultGuard       = 3

@@ -54,6 +54,7 @@ type FileError struct {
 	Err  error
 }
 
+// Error returns "file: problem".
 func (e *FileError) Error() string { return e.File + ": " + e.Err.Error() }
 
 // Unwrap returns the underlying error.
