@@ -294,7 +294,7 @@ func makeTicks(lo, hi float64, n int, autoLo, autoHi, integer bool) ticks {
 			}
 		}
 	}
-	step := niceNum(niceNum(hi-lo, false)/float64(n-1), true)
+	step := niceNum((hi-lo)/float64(n-1), true)
 	if integer && step < 1 {
 		step = 1
 	}
