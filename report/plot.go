@@ -294,7 +294,7 @@ func makeTicks(lo, hi float64, n int, autoLo, autoHi, integer bool) ticks {
 			}
 		}
 	}
-	step := niceNum((hi-lo)/float64(n-1), true)
+	step := niceNum((hi - lo) / float64(n-1))
 	if integer && step < 1 {
 		step = 1
 	}
@@ -331,31 +331,20 @@ func (t ticks) label(v float64) string {
 	return strconv.FormatFloat(v, 'f', t.prec, 64)
 }
 
-// niceNum is a number of the form 1, 2, 2.5 or 5 times a power of ten
-// near x: rounded to the nearest if round, else the next at least x
-// (Heckbert, "Nice numbers for graph labels").
-func niceNum(x float64, round bool) float64 {
+// niceNum rounds x to the nearest number of the form 1, 2, 2.5 or 5
+// times a power of ten (Heckbert, "Nice numbers for graph labels").
+func niceNum(x float64) float64 {
 	e := math.Floor(math.Log10(x))
 	f := x / math.Pow(10, e)
 	var n float64
 	switch {
-	case round && f < 1.5:
+	case f < 1.5:
 		n = 1
-	case round && f < 2.25:
+	case f < 2.25:
 		n = 2
-	case round && f < 3.5:
+	case f < 3.5:
 		n = 2.5
-	case round && f < 7.5:
-		n = 5
-	case round:
-		n = 10
-	case f <= 1:
-		n = 1
-	case f <= 2:
-		n = 2
-	case f <= 2.5:
-		n = 2.5
-	case f <= 5:
+	case f < 7.5:
 		n = 5
 	default:
 		n = 10
