@@ -1,0 +1,173 @@
+// Package bench times models: training steps (forward, loss, backward,
+// Adam step) and inference, after warm-up, with the median step time and the
+// process's peak resident memory. The PyTorch side of the comparison lives
+// in this folder too (bench.py, models/).
+package bench
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jmedseg/jmedseg/models"
+	"github.com/jmedseg/jmedseg/torch"
+	"github.com/jmedseg/jmedseg/torch/optim"
+)
+
+// Options select what to time.
+type Options struct {
+	Model   string
+	Batch   int
+	Size    int // square input side
+	Width   int64
+	Classes int64
+	Steps   int    // timed steps (after Warmup)
+	Warmup  int    // untimed steps first (default 3)
+	Mode    string // train or infer
+	Device  torch.Device
+}
+
+// Result is one benchmark's figures.
+type Result struct {
+	Model         string    `json:"model"`
+	Mode          string    `json:"mode"`
+	Params        int64     `json:"params"`
+	Batch         int       `json:"batch"`
+	Size          int       `json:"size"`
+	Width         int64     `json:"width"`
+	Threads       int       `json:"threads"`
+	Device        string    `json:"device"`
+	Steps         int       `json:"steps"`
+	StepMedian    float64   `json:"step_seconds_median"`
+	StepMin       float64   `json:"step_seconds_min"`
+	StepMean      float64   `json:"step_seconds_mean"`
+	ImagesPerSec  float64   `json:"images_per_second"`
+	PeakRSS       int64     `json:"peak_rss_bytes"`
+	StepSeconds   []float64 `json:"step_seconds"`
+	LibtorchBuild string    `json:"libtorch"`
+}
+
+// Run times opt.Steps steps of opt.Model.
+func Run(opt Options) (*Result, error) {
+	if opt.Batch <= 0 || opt.Size <= 0 || opt.Steps <= 0 {
+		return nil, fmt.Errorf("bench: batch, size and steps must be positive")
+	}
+	if opt.Warmup == 0 {
+		opt.Warmup = 3
+	}
+	if opt.Classes == 0 {
+		opt.Classes = 2
+	}
+	if opt.Mode != "train" && opt.Mode != "infer" {
+		return nil, fmt.Errorf("bench: mode %q: want train or infer", opt.Mode)
+	}
+	spec, ok := models.Lookup(opt.Model)
+	if !ok {
+		_, err := models.New(opt.Model, models.Config{})
+		return nil, err
+	}
+	if err := spec.CheckSize(int64(opt.Size), int64(opt.Size)); err != nil {
+		return nil, err
+	}
+	cfg := spec.Resolve(models.Config{InChannels: 3, Classes: opt.Classes, Width: opt.Width})
+	m, err := models.New(opt.Model, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Free()
+	if err := m.To(opt.Device); err != nil {
+		return nil, err
+	}
+	x := torch.Randn([]int64{int64(opt.Batch), 3, int64(opt.Size), int64(opt.Size)}, opt.Device)
+	defer x.Free()
+	y := torch.RandInt(0, opt.Classes, []int64{int64(opt.Batch), int64(opt.Size), int64(opt.Size)}, opt.Device)
+	defer y.Free()
+	var step func() error
+	if opt.Mode == "train" {
+		opt2, err := optim.NewAdam(optim.AdamConfig{LR: 1e-4}, optim.Params(m.Parameters()))
+		if err != nil {
+			return nil, err
+		}
+		defer opt2.Free()
+		m.Train(true)
+		step = func() error {
+			s := torch.NewScope()
+			defer s.Close()
+			l := torch.CrossEntropy(m.Forward(s.Track(x.Shallow())), y, nil, torch.ReduceMean, torch.NoIgnoreIndex, 0)
+			if err := l.Backward(); err != nil {
+				return err
+			}
+			if err := opt2.Step(); err != nil {
+				return err
+			}
+			if err := opt2.ZeroGrad(); err != nil {
+				return err
+			}
+			_, err := l.Item() // synchronises, as a training loop reading its loss does
+			return err
+		}
+	} else {
+		m.Eval()
+		step = func() error {
+			var err error
+			torch.InferenceMode(func() {
+				s := torch.NewScope()
+				defer s.Close()
+				out := m.Forward(s.Track(x.Shallow())).Sum()
+				_, err = out.Item()
+			})
+			return err
+		}
+	}
+	for i := 0; i < opt.Warmup; i++ {
+		if err := step(); err != nil {
+			return nil, err
+		}
+	}
+	times := make([]float64, opt.Steps)
+	for i := range times {
+		t0 := time.Now()
+		if err := step(); err != nil {
+			return nil, err
+		}
+		times[i] = time.Since(t0).Seconds()
+	}
+	sorted := append([]float64(nil), times...)
+	sort.Float64s(sorted)
+	med := sorted[len(sorted)/2]
+	if len(sorted)%2 == 0 {
+		med = (sorted[len(sorted)/2-1] + sorted[len(sorted)/2]) / 2
+	}
+	sum := 0.0
+	for _, v := range times {
+		sum += v
+	}
+	runtime.GC()
+	return &Result{Model: opt.Model, Mode: opt.Mode, Params: m.NumParams(), Batch: opt.Batch, Size: opt.Size, Width: cfg.Width,
+		Threads: torch.NumThreads(), Device: opt.Device.String(), Steps: opt.Steps, StepMedian: med, StepMin: sorted[0],
+		StepMean: sum / float64(len(times)), ImagesPerSec: float64(opt.Batch) / med, PeakRSS: PeakRSS(), StepSeconds: times,
+		LibtorchBuild: torch.HeaderVersion()}, nil
+}
+
+// PeakRSS is the process's peak resident set size in bytes (VmHWM), or 0
+// where /proc is not available.
+func PeakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}

@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	_ "github.com/jmedseg/jmedseg/data/dicom" // DICOM input
+	"github.com/jmedseg/jmedseg/infer"
+)
+
+var imageExts = []string{".png", ".jpg", ".jpeg", ".npy", ".nii", ".nii.gz", ".dcm"}
+
+func hasImageExt(name string) bool {
+	l := strings.ToLower(name)
+	for _, e := range imageExts {
+		if strings.HasSuffix(l, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func predictCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "predict",
+		Usage: "write predicted masks for an image, a volume or a directory of them",
+		Flags: withCommon(
+			&cli.StringFlag{Name: "checkpoint", Required: true, Usage: "model checkpoint"},
+			&cli.StringFlag{Name: "input", Required: true, Usage: "PNG, JPEG, NPY, NIfTI or DICOM file, or a directory"},
+			&cli.StringFlag{Name: "output", Required: true, Usage: "output file, or directory for a directory input"},
+			&cli.StringFlag{Name: "format", Value: "png", Usage: "mask format for 2D inputs in directory mode: png or npy"},
+		),
+		Action: func(c *cli.Context) error {
+			dev, err := setup(c)
+			if err != nil {
+				return err
+			}
+			p, err := infer.Load(c.String("checkpoint"), dev)
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			in, out := c.String("input"), c.String("output")
+			st, err := os.Stat(in)
+			if err != nil {
+				return err
+			}
+			var written []string
+			if !st.IsDir() {
+				if err := p.File(in, out); err != nil {
+					return err
+				}
+				written = append(written, out)
+			} else {
+				entries, err := os.ReadDir(in)
+				if err != nil {
+					return err
+				}
+				for _, e := range entries {
+					if e.IsDir() || !hasImageExt(e.Name()) {
+						continue
+					}
+					name := e.Name()
+					dst := filepath.Join(out, name)
+					if !infer.IsVolume(name) {
+						dst = filepath.Join(out, strings.TrimSuffix(name, filepath.Ext(name))+"."+c.String("format"))
+					}
+					if err := p.File(filepath.Join(in, name), dst); err != nil {
+						return err
+					}
+					written = append(written, dst)
+				}
+				if len(written) == 0 {
+					return fmt.Errorf("predict: no images in %s (want %s)", in, strings.Join(imageExts, ", "))
+				}
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, map[string]any{"written": written})
+			}
+			for _, w := range written {
+				fmt.Fprintln(c.App.Writer, w)
+			}
+			return nil
+		},
+	}
+}

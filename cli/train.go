@@ -1,0 +1,157 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/jmedseg/jmedseg/models"
+	"github.com/jmedseg/jmedseg/train"
+)
+
+func trainCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "train",
+		Usage: "train a model, validate every epoch, test the best checkpoint and write a report",
+		Flags: withCommon(
+			&cli.StringFlag{Name: "model", Value: "unet", Usage: "registered model (see `jmedseg models`)"},
+			&cli.StringFlag{Name: "data", Required: true, Usage: "data set directory"},
+			&cli.StringFlag{Name: "out", Required: true, Usage: "run directory (checkpoints, report)"},
+			&cli.IntFlag{Name: "epochs", Value: 20},
+			&cli.IntFlag{Name: "batch", Value: 8},
+			&cli.Float64Flag{Name: "lr", Usage: "learning rate (default 1e-4 for Adam, 1e-2 for SGD)"},
+			&cli.StringFlag{Name: "optimizer", Value: "adam", Usage: "adam, adamw or sgd"},
+			&cli.Float64Flag{Name: "weight-decay"},
+			&cli.BoolFlag{Name: "poly", Usage: "poly learning-rate schedule lr·(1−it/total)^0.9"},
+			&cli.StringFlag{Name: "loss", Value: "ce", Usage: "loss spec: ce, iou, dice, focal or a sum like ce:0.8+iou:0.2"},
+			&cli.BoolFlag{Name: "aug", Usage: "the SAS augmentation (colour jitter p=.8, Gaussian blur p=.5)"},
+			&cli.BoolFlag{Name: "geometric", Usage: "flips, rotation, affine and elastic augmentation"},
+			&cli.StringFlag{Name: "size", Usage: "train at HxW (default: the data's size)"},
+			&cli.Int64Flag{Name: "width", Usage: "model base width (default: the reference's)"},
+			&cli.Int64Flag{Name: "in-channels", Usage: "input channels (default: from dataset.json)"},
+			&cli.StringFlag{Name: "pretrained", Usage: "initialise from a checkpoint of the same layout"},
+			&cli.BoolFlag{Name: "resume", Usage: "continue exactly from OUT/last.safetensors"},
+			&cli.IntFlag{Name: "workers", Usage: "data loading goroutines (default GOMAXPROCS)"},
+			&cli.IntFlag{Name: "limit-batches", Usage: "cap batches per epoch (smoke tests)"},
+		),
+		Action: func(c *cli.Context) error {
+			if _, err := setup(c); err != nil {
+				return err
+			}
+			size, err := train.ParseSize(c.String("size"))
+			if err != nil {
+				return err
+			}
+			opt := train.Options{
+				Model: c.String("model"), Data: c.String("data"), Out: c.String("out"),
+				Net:    models.Config{Width: c.Int64("width"), InChannels: c.Int64("in-channels")},
+				Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), Optimizer: c.String("optimizer"),
+				Decay: c.Float64("weight-decay"), Poly: c.Bool("poly"), Loss: c.String("loss"), Aug: c.Bool("aug"),
+				Geometric: c.Bool("geometric"), Size: size, Workers: c.Int("workers"), Seed: c.Uint64("seed"),
+				Device: c.String("device"), Threads: c.Int("threads"), Resume: c.Bool("resume"),
+				Pretrained: c.String("pretrained"), LimitBatches: c.Int("limit-batches"),
+			}
+			t, err := train.New(opt)
+			if err != nil {
+				return err
+			}
+			defer t.Close()
+			t.OnEvent = progress(c)
+			start := time.Now()
+			run, err := t.Run(c.Context)
+			if run == nil {
+				return err
+			}
+			if c.Bool("json") {
+				if perr := printJSON(c.App.Writer, map[string]any{"headline": run.Headline(), "report": opt.Out + "/report.md",
+					"best_epoch": run.BestEpoch, "wall_seconds": time.Since(start).Seconds(), "tests": summaries(run)}); perr != nil {
+					return perr
+				}
+			} else {
+				fmt.Fprintln(c.App.Writer, run.Headline())
+				fmt.Fprintf(c.App.Writer, "report: %s/report.md (%.0f s)\n", strings.TrimRight(opt.Out, "/"), time.Since(start).Seconds())
+			}
+			return err
+		},
+	}
+}
+
+// summaries are the headline figures of each test split for --json.
+func summaries(run any) any {
+	b, _ := json.Marshal(run)
+	var m struct {
+		Tests []struct {
+			Split   string `json:"split"`
+			Metrics struct {
+				Split struct {
+					Foreground any `json:"foreground_mean"`
+					All        any `json:"all_class_mean"`
+				} `json:"split"`
+				Surface any `json:"surface"`
+			} `json:"metrics"`
+		} `json:"tests"`
+	}
+	_ = json.Unmarshal(b, &m)
+	out := []map[string]any{}
+	for _, t := range m.Tests {
+		out = append(out, map[string]any{"split": t.Split, "foreground_mean": t.Metrics.Split.Foreground,
+			"all_class_mean": t.Metrics.Split.All, "surface": t.Metrics.Surface})
+	}
+	return out
+}
+
+// progress renders training events: a bar on a terminal, plain lines
+// otherwise, JSON lines with --json.
+func progress(c *cli.Context) func(train.Event) {
+	if c.Bool("json") {
+		enc := json.NewEncoder(c.App.Writer)
+		return func(e train.Event) {
+			if e.Kind != "step" || e.Step == e.Steps {
+				_ = enc.Encode(e)
+			}
+		}
+	}
+	w := io.Writer(os.Stderr)
+	tty := isTerminal(os.Stderr)
+	return func(e train.Event) {
+		switch e.Kind {
+		case "step":
+			if tty {
+				fmt.Fprintf(w, "\repoch %d/%d %s %d/%d  loss %.4f  %.1f img/s  ETA %s   ", e.Epoch, e.Epochs, bar(e.Step, e.Steps, 24), e.Step, e.Steps, e.Loss, e.ImagesPerSec, e.ETA.Round(time.Second))
+			}
+		case "epoch":
+			r := e.Record
+			if tty {
+				fmt.Fprint(w, "\r\033[K")
+			}
+			mark := ""
+			if e.Best {
+				mark = "  *best"
+			}
+			fmt.Fprintf(w, "epoch %d/%d  train loss %.4f  val loss %.4f  val Dice %.4f  IoU %.4f  %.1f img/s  %.1fs%s\n",
+				r.Epoch, e.Epochs, r.TrainLoss, r.ValLoss, r.ValDice, r.ValIoU, r.ImagesPerSecond, r.Seconds, mark)
+		case "test":
+			fmt.Fprintf(w, "test %s: foreground Dice %.4f\n", e.Split, e.ForegroundDSC)
+		case "info":
+			fmt.Fprintln(w, e.Message)
+		}
+	}
+}
+
+func bar(done, total, width int) string {
+	if total <= 0 {
+		total = 1
+	}
+	n := done * width / total
+	return "[" + strings.Repeat("=", n) + strings.Repeat(" ", width-n) + "]"
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

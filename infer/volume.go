@@ -1,0 +1,184 @@
+package infer
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"fmt"
+	"image"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/jmedseg/jmedseg/data/nifti"
+)
+
+// Volume predicts every axial slice of a NIfTI volume and writes the label
+// volume to out (.nii or .nii.gz) with the input's header: same grid,
+// affine and orientation, datatype uint8 (int16 past 255 classes).
+//
+// Slices are taken as the default data set was built: the volume is read in
+// RAS+ orientation, each axial plane is shown anterior up, intensities are
+// mapped to 0..255 between the volume's 0.5 and 99.5 percentiles, and the
+// plane, padded to a square, is resized to the model's input. Unlike the
+// training slices it is not cropped to the brain, since no mask is known.
+func (p *Predictor) Volume(in, out string) error {
+	v, err := nifti.ReadFile(in)
+	if err != nil {
+		return err
+	}
+	if v.Dim[2] < 1 || v.Dim[0] < 2 || v.Dim[1] < 2 {
+		return fmt.Errorf("%s: %v is not a volume", in, v.Dim)
+	}
+	// Map RAS voxels back to stored ones: reorient a volume of indices.
+	n := v.Dim[0] * v.Dim[1] * v.Dim[2]
+	idx := *v
+	idx.Data = make([]float64, len(v.Data))
+	for i := range idx.Data {
+		idx.Data[i] = float64(i)
+	}
+	ras, rasIdx := v.ToRAS(), idx.ToRAS()
+	lo, hi := percentiles(v.Data[:n], 0.5, 99.5)
+	labels := make([]int64, n)
+	nx, ny, nz := ras.Dim[0], ras.Dim[1], ras.Dim[2]
+	side := max(nx, ny)
+	for k := 0; k < nz; k++ {
+		img := image.NewGray(image.Rect(0, 0, side, side))
+		ox, oy := (side-nx)/2, (side-ny)/2
+		for j := 0; j < ny; j++ {
+			for i := 0; i < nx; i++ {
+				val := ras.Data[i+nx*(j+ny*k)]
+				g := 255 * (val - lo) / (hi - lo)
+				img.Pix[(oy+ny-1-j)*side+ox+i] = uint8(math.Round(math.Max(0, math.Min(255, g))))
+			}
+		}
+		pred, err := p.Image(img)
+		if err != nil {
+			return fmt.Errorf("%s slice %d: %w", in, k, err)
+		}
+		for j := 0; j < ny; j++ {
+			for i := 0; i < nx; i++ {
+				src := int(rasIdx.Data[i+nx*(j+ny*k)])
+				labels[src] = pred[(oy+ny-1-j)*side+ox+i]
+			}
+		}
+	}
+	return writeLabelVolume(in, out, labels)
+}
+
+func percentiles(xs []float64, lo, hi float64) (float64, float64) {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	at := func(p float64) float64 { return s[int(math.Round(p/100*float64(len(s)-1)))] }
+	a, b := at(lo), at(hi)
+	if b <= a {
+		b = a + 1
+	}
+	return a, b
+}
+
+// writeLabelVolume writes labels with the input file's NIfTI-1 header,
+// changing only the datatype, scaling and data offset. Written atomically.
+func writeLabelVolume(in, out string, labels []int64) error {
+	raw, err := readMaybeGzip(in)
+	if err != nil {
+		return err
+	}
+	if len(raw) < 348 {
+		return fmt.Errorf("%s: too short for a NIfTI-1 header", in)
+	}
+	var bo binary.ByteOrder = binary.LittleEndian
+	if binary.LittleEndian.Uint32(raw[0:4]) != 348 {
+		if binary.BigEndian.Uint32(raw[0:4]) != 348 {
+			return fmt.Errorf("%s: not a NIfTI-1 file (sizeof_hdr is not 348)", in)
+		}
+		bo = binary.BigEndian
+	}
+	hdr := append([]byte(nil), raw[:348]...)
+	maxL := int64(0)
+	for _, l := range labels {
+		maxL = max(maxL, l)
+	}
+	dtype, bitpix, size := int16(2), int16(8), 1 // uint8
+	if maxL > 255 {
+		dtype, bitpix, size = 4, 16, 2 // int16
+	}
+	bo.PutUint16(hdr[70:72], uint16(dtype))
+	bo.PutUint16(hdr[72:74], uint16(bitpix))
+	bo.PutUint32(hdr[108:112], math.Float32bits(352)) // vox_offset
+	bo.PutUint32(hdr[112:116], math.Float32bits(1))   // scl_slope
+	bo.PutUint32(hdr[116:120], math.Float32bits(0))   // scl_inter
+	bo.PutUint32(hdr[124:128], math.Float32bits(float32(maxL)))
+	bo.PutUint32(hdr[128:132], math.Float32bits(0))
+	copy(hdr[344:348], "n+1\x00")
+	var body bytes.Buffer
+	body.Write(hdr)
+	body.Write([]byte{0, 0, 0, 0}) // no extensions
+	buf := make([]byte, size)
+	for _, l := range labels {
+		if size == 1 {
+			buf[0] = uint8(l)
+		} else {
+			bo.PutUint16(buf, uint16(l))
+		}
+		body.Write(buf)
+	}
+	payload := body.Bytes()
+	if strings.HasSuffix(strings.ToLower(out), ".gz") {
+		var z bytes.Buffer
+		zw := gzip.NewWriter(&z)
+		if _, err := zw.Write(payload); err != nil {
+			return err
+		}
+		if err := zw.Close(); err != nil {
+			return err
+		}
+		payload = z.Bytes()
+	}
+	return atomicWrite(out, payload)
+}
+
+func readMaybeGzip(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > 2 && b[0] == 0x1f && b[1] == 0x8b {
+		zr, err := gzip.NewReader(bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		// The header is all we need; cap what is read.
+		return io.ReadAll(io.LimitReader(zr, 1<<30))
+	}
+	return b, nil
+}
+
+func atomicWrite(path string, b []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	if _, err = f.Write(b); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}

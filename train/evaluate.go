@@ -1,0 +1,176 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/jmedseg/jmedseg/augment"
+	"github.com/jmedseg/jmedseg/data"
+	"github.com/jmedseg/jmedseg/metric"
+	"github.com/jmedseg/jmedseg/torch"
+)
+
+// Evaluation is a model's result on a split.
+type Evaluation struct {
+	Loss    float64
+	Metrics metric.Report
+	// Pred holds each image's predicted class map by image path, when asked
+	// for (to draw overlays).
+	Pred map[string][]int64
+	// Truth holds the true class maps likewise.
+	Truth map[string][]int64
+	// Size is the H, W of the maps.
+	Size [2]int
+}
+
+// Evaluate scores the current model on samples in evaluation mode.
+// keep, when non-nil, selects images whose maps are kept in the result.
+func (t *Trainer) Evaluate(ctx context.Context, samples []data.Sample, keep func(id string) bool) (*Evaluation, error) {
+	return evaluate(ctx, evalSetup{model: t.model, dev: t.dev, info: t.info, ds: t.ds, batch: t.opt.Batch, workers: t.opt.Workers, lossFn: t.lossFn}, samples, keep)
+}
+
+type evalSetup struct {
+	model interface {
+		Forward(*torch.Tensor) *torch.Tensor
+		Train(bool)
+	}
+	dev     torch.Device
+	info    ModelInfo
+	ds      *data.Dataset
+	batch   int
+	workers int
+	lossFn  interface {
+		Forward(logits, target *torch.Tensor) *torch.Tensor
+	}
+}
+
+// spacingOf finds each image's pixel spacing (row, column) in mm at the
+// model's input size, from dataset.json; 1 mm where nothing is recorded.
+func spacingOf(ds *data.Dataset, size [2]int) func(path string, h, w int) [2]float64 {
+	per := map[string][]float64{}
+	var all []float64
+	if m := ds.Manifest; m != nil {
+		all = m.PixelSpacing
+		for _, s := range m.Samples {
+			if len(s.SpacingMM) == 2 {
+				per[filepath.Clean(filepath.Join(ds.Dir, s.Image))] = s.SpacingMM
+			}
+		}
+	}
+	return func(path string, h, w int) [2]float64 {
+		sp := per[filepath.Clean(path)]
+		if sp == nil {
+			sp = all
+		}
+		if len(sp) != 2 {
+			return [2]float64{1, 1}
+		}
+		// dataset.json stores (x, y); scale for any resizing to the model size.
+		sy, sx := sp[1], sp[0]
+		if size[0] > 0 && h > 0 {
+			sy *= float64(h) / float64(size[0])
+			sx *= float64(w) / float64(size[1])
+		}
+		return [2]float64{sy, sx}
+	}
+}
+
+func evaluate(ctx context.Context, e evalSetup, samples []data.Sample, keep func(id string) bool) (*Evaluation, error) {
+	size := e.info.Size
+	loader, err := data.NewLoader(samples, data.LoaderOptions{BatchSize: e.batch, Workers: e.workers, Channels: int(e.info.Config.InChannels),
+		Classes: len(e.info.Classes), Transform: augment.Resize{Width: size[1], Height: size[0]}})
+	if err != nil {
+		return nil, err
+	}
+	ev := metric.NewEvaluator(len(e.info.Classes), e.info.Classes, -1)
+	out := &Evaluation{Size: size}
+	if keep != nil {
+		out.Pred, out.Truth = map[string][]int64{}, map[string][]int64{}
+	}
+	orig := map[string][2]int{}
+	for _, s := range samples {
+		orig[s.Image] = [2]int{}
+	}
+	spacing := spacingOf(e.ds, size)
+	byPath := map[string]data.Sample{}
+	for _, s := range samples {
+		byPath[s.Image] = s
+	}
+	e.model.Train(false)
+	defer e.model.Train(true)
+	var lossSum float64
+	var n int
+	for b, err := range loader.Epoch(ctx, 0) {
+		if err != nil {
+			return nil, err
+		}
+		var berr error
+		torch.NoGrad(func() {
+			s := torch.NewScope()
+			defer s.Close()
+			x := torch.FromSlice(b.Image.Data, shape64(b.Image.Shape), s).ToDevice(e.dev)
+			y := torch.FromSlice(b.Mask.Data, shape64(b.Mask.Shape), s).ToDevice(e.dev)
+			logits := e.model.Forward(x)
+			l, err := e.lossFn.Forward(logits, y).Item()
+			if err != nil {
+				berr = err
+				return
+			}
+			lossSum += l * float64(len(b.Names))
+			n += len(b.Names)
+			pred, err := logits.Argmax(1, false).Int64s()
+			if err != nil {
+				berr = err
+				return
+			}
+			h, w := b.Mask.Shape[1], b.Mask.Shape[2]
+			for i, name := range b.Names {
+				p := pred[i*h*w : (i+1)*h*w]
+				tr := b.Mask.Data[i*h*w : (i+1)*h*w]
+				smp := byPath[name]
+				oh, ow := originalSize(smp)
+				if err := ev.Add(name, smp.Group, p, tr, h, w, spacing(name, oh, ow)); err != nil {
+					berr = err
+					return
+				}
+				if keep != nil && keep(name) {
+					out.Pred[name] = append([]int64(nil), p...)
+					out.Truth[name] = append([]int64(nil), tr...)
+				}
+			}
+		})
+		if berr != nil {
+			return nil, fmt.Errorf("evaluating %v: %w", b.Names, berr)
+		}
+	}
+	if n > 0 {
+		out.Loss = lossSum / float64(n)
+	}
+	out.Metrics = ev.Report()
+	return out, nil
+}
+
+// originalSize is the stored image size of a sample (0, 0 if unreadable;
+// spacing then stays as recorded).
+func originalSize(s data.Sample) (int, int) {
+	img, err := data.ReadImage(s.Image)
+	if err != nil {
+		return 0, 0
+	}
+	b := img.Bounds()
+	return b.Dy(), b.Dx()
+}
+
+// lossForTest is the loss reported when testing a checkpoint: cross-entropy.
+func lossForTest() interface {
+	Forward(logits, target *torch.Tensor) *torch.Tensor
+} {
+	return ceLoss{}
+}
+
+type ceLoss struct{}
+
+func (ceLoss) Forward(logits, target *torch.Tensor) *torch.Tensor {
+	return torch.CrossEntropy(logits, target, nil, torch.ReduceMean, torch.NoIgnoreIndex, 0)
+}

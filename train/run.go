@@ -1,0 +1,159 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jmedseg/jmedseg/data"
+	"github.com/jmedseg/jmedseg/report"
+	"github.com/jmedseg/jmedseg/torch"
+)
+
+// Run trains, then tests the best checkpoint on every test split and writes
+// the report (report.md, report.json, curves, overlays) into the run
+// directory. The report is written even when training stops early on a
+// NaN loss or an interrupt, as long as a best checkpoint exists.
+func (t *Trainer) Run(ctx context.Context) (*report.Run, error) {
+	fitErr := t.Fit(ctx)
+	bestPath := filepath.Join(t.opt.Out, BestFile)
+	if _, err := os.Stat(bestPath); err != nil {
+		if fitErr != nil {
+			return nil, fitErr
+		}
+		return nil, fmt.Errorf("train: no best checkpoint at %s", bestPath)
+	}
+	if ctx.Err() != nil {
+		return nil, fitErr // interrupted: leave quickly, the state is saved
+	}
+	best, info, err := LoadModel(bestPath)
+	if err != nil {
+		return nil, err
+	}
+	defer best.Free()
+	if err := best.To(t.dev); err != nil {
+		return nil, err
+	}
+	r := &report.Run{Title: fmt.Sprintf("%s on %s", t.info.Model, filepath.Base(filepath.Clean(t.opt.Data))), Model: info.Model,
+		Params: best.NumParams(), Config: t.opt, Data: t.opt.Data, Device: t.dev.String(), Started: t.started,
+		History: t.history, BestEpoch: info.Epoch}
+	if fitErr != nil {
+		r.Notes = append(r.Notes, "Training stopped early: "+fitErr.Error())
+	}
+	setup := evalSetup{model: best, dev: t.dev, info: info, ds: t.ds, batch: t.opt.Batch, workers: t.opt.Workers, lossFn: t.lossFn}
+	tests, err := TestSplits(ctx, setup, t.testSplits(), t.opt.Out, t.opt.Overlays, t.emit)
+	if err != nil {
+		return nil, err
+	}
+	r.Tests = tests
+	r.WallSeconds = time.Since(t.started).Seconds()
+	if _, err := report.Curves(t.opt.Out, t.history); err != nil {
+		return nil, err
+	}
+	if err := report.Write(t.opt.Out, *r); err != nil {
+		return nil, err
+	}
+	return r, fitErr
+}
+
+// testSplits are every split with masks other than train and val.
+func (t *Trainer) testSplits() []string {
+	var out []string
+	for _, s := range t.ds.Splits() {
+		if s != t.opt.TrainSplit && s != t.opt.ValSplit {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// TestSplits evaluates a model on splits of its data set, draws overlays of
+// the best and worst images of each, and returns the report sections.
+func TestSplits(ctx context.Context, e evalSetup, splits []string, out string, overlays int, emit func(Event)) ([]report.Test, error) {
+	var tests []report.Test
+	for _, split := range splits {
+		samples, err := e.ds.Split(split)
+		if err != nil {
+			return nil, err
+		}
+		if len(samples) == 0 || samples[0].Mask == "" {
+			continue
+		}
+		// Two passes would double the cost; keep every map (small at these sizes).
+		ev, err := evaluate(ctx, e, samples, func(string) bool { return true })
+		if err != nil {
+			return nil, fmt.Errorf("testing %s: %w", split, err)
+		}
+		test := report.Test{Split: split, Metrics: ev.Metrics}
+		paths, err := drawOverlays(out, split, ev, overlays)
+		if err != nil {
+			return nil, err
+		}
+		test.Overlays = paths
+		tests = append(tests, test)
+		if emit != nil {
+			emit(Event{Kind: "test", Split: split, ForegroundDSC: float64(ev.Metrics.Split.Foreground.Dice)})
+		}
+	}
+	return tests, nil
+}
+
+func drawOverlays(out, split string, ev *Evaluation, n int) ([]string, error) {
+	return report.SaveOverlays(out, split, ev.Metrics, n, func(id string) (report.Sample, error) {
+		img, err := data.ReadImage(id)
+		if err != nil {
+			return report.Sample{}, err
+		}
+		return report.Sample{Image: resizeImage(img, ev.Size[1], ev.Size[0]), Truth: ev.Truth[id], Pred: ev.Pred[id], W: ev.Size[1], H: ev.Size[0]}, nil
+	})
+}
+
+// Test loads a model checkpoint and evaluates it on splits of a data set,
+// writing metrics, overlays and a report into out.
+func Test(ctx context.Context, checkpoint, dataDir string, splits []string, out string, device string, batch int) (*report.Run, error) {
+	dev, err := torch.ParseDevice(device)
+	if err != nil {
+		return nil, err
+	}
+	m, info, err := LoadModel(checkpoint)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Free()
+	if err := m.To(dev); err != nil {
+		return nil, err
+	}
+	ds, err := data.Open(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if n := ds.NumClasses(); n != len(info.Classes) {
+		return nil, fmt.Errorf("test: %s has %d classes, the model in %s predicts %d", dataDir, n, checkpoint, len(info.Classes))
+	}
+	if len(splits) == 0 {
+		for _, s := range ds.Splits() {
+			if s != "train" && s != "val" {
+				splits = append(splits, s)
+			}
+		}
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, err
+	}
+	lossFn := lossForTest()
+	if batch <= 0 {
+		batch = 8
+	}
+	setup := evalSetup{model: m, dev: dev, info: info, ds: ds, batch: batch, lossFn: lossFn}
+	start := time.Now()
+	tests, err := TestSplits(ctx, setup, splits, out, 3, nil)
+	if err != nil {
+		return nil, err
+	}
+	r := &report.Run{Title: fmt.Sprintf("%s tested on %s", info.Model, filepath.Base(filepath.Clean(dataDir))), Model: info.Model,
+		Params: m.NumParams(), Config: info, Data: dataDir, Device: dev.String(), Started: start, BestEpoch: info.Epoch,
+		Tests: tests, WallSeconds: time.Since(start).Seconds()}
+	return r, report.Write(out, *r)
+}
