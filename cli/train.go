@@ -68,7 +68,8 @@ func trainCommand() *cli.Command {
 				return err
 			}
 			if c.Bool("json") {
-				if perr := printJSON(c.App.Writer, map[string]any{"headline": run.Headline(), "report": opt.Out + "/report.md",
+				// One line, like the event lines before it: a JSON-lines stream.
+				if perr := json.NewEncoder(c.App.Writer).Encode(map[string]any{"headline": run.Headline(), "report": opt.Out + "/report.md",
 					"best_epoch": run.BestEpoch, "wall_seconds": time.Since(start).Seconds(), "tests": summaries(run)}); perr != nil {
 					return perr
 				}
@@ -136,7 +137,9 @@ func progress(c *cli.Context) func(train.Event) {
 			fmt.Fprintf(w, "epoch %d/%d  train loss %.4f  val loss %.4f  val Dice %.4f  IoU %.4f  %.1f img/s  %.1fs%s\n",
 				r.Epoch, e.Epochs, r.TrainLoss, r.ValLoss, r.ValDice, r.ValIoU, r.ImagesPerSecond, r.Seconds, mark)
 		case "test":
-			fmt.Fprintf(w, "test %s: foreground Dice %.4f\n", e.Split, e.ForegroundDSC)
+			if e.ForegroundDSC != nil {
+				fmt.Fprintf(w, "test %s: foreground Dice %.4f\n", e.Split, *e.ForegroundDSC)
+			}
 		case "info":
 			fmt.Fprintln(w, e.Message)
 		}

@@ -94,7 +94,8 @@ func TestSplits(ctx context.Context, e evalSetup, splits []string, out string, o
 		test.Overlays = paths
 		tests = append(tests, test)
 		if emit != nil {
-			emit(Event{Kind: "test", Split: split, ForegroundDSC: float64(ev.Metrics.Split.Foreground.Dice)})
+			d := float64(ev.Metrics.Split.Foreground.Dice)
+			emit(Event{Kind: "test", Split: split, ForegroundDSC: &d})
 		}
 	}
 	return tests, nil

@@ -45,7 +45,7 @@ type Event struct {
 	Record        *report.Epoch `json:"record,omitempty"`
 	Best          bool          `json:"best,omitempty"`
 	Split         string        `json:"split,omitempty"`
-	ForegroundDSC float64       `json:"foreground_dice,omitempty"`
+	ForegroundDSC *float64      `json:"foreground_dice,omitempty"` // test events
 	Message       string        `json:"message,omitempty"`
 }
 
