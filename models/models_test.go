@@ -71,39 +71,47 @@ func TestErrors(t *testing.T) {
 
 var small = map[string]int64{"unet": 4, "attunet": 4, "deeplab": 4, "setr": 32}
 
-// Forward and backward at 128×128 (a 2-image batch) on small widths: output
-// shape, finite loss, a gradient on every parameter, no leaked tensors.
-func TestForwardBackward128(t *testing.T) {
-	for _, name := range models.Names() {
-		t.Run(name, func(t *testing.T) {
-			torch.ManualSeed(1)
-			m, err := models.New(name, models.Config{InChannels: 3, Classes: 3, Width: small[name]})
-			require.NoError(t, err)
-			defer m.Free()
-			n0, _ := torch.Live()
-			func() {
-				s := torch.NewScope()
-				defer s.Close()
-				x := torch.Randn([]int64{2, 3, 128, 128}, s)
-				y := torch.RandInt(0, 3, []int64{2, 128, 128}, s)
-				logits := m.Forward(x)
-				require.NoError(t, logits.Err())
-				assert.Equal(t, []int64{2, 3, 128, 128}, logits.Shape())
-				l := torch.CrossEntropy(logits, y, nil, torch.ReduceMean, -100, 0)
-				v, err := l.Item()
-				require.NoError(t, err)
-				assert.False(t, math.IsNaN(v) || math.IsInf(v, 0))
-				require.NoError(t, l.Backward())
-				for _, p := range m.NamedParameters() {
-					g := s.Track(p.Tensor.Grad())
-					require.NotNil(t, g, "%s has no gradient", p.Name)
-				}
-				require.NoError(t, m.ZeroGrad())
-			}()
-			n1, _ := torch.Live()
-			assert.Equal(t, n0, n1, "forward and backward leave no tensors behind")
-		})
+// Forward and backward at 128×128 (a 2-image batch) and 512×512 (one image,
+// the reference size) on small widths: output shape, finite loss, a
+// gradient on every parameter, no leaked tensors.
+func TestForwardBackward(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		batch, side int64
+	}{{"128", 2, 128}, {"512", 1, 512}} {
+		for _, name := range models.Names() {
+			t.Run(name+"/"+tc.name, func(t *testing.T) { forwardBackward(t, name, tc.batch, tc.side) })
+		}
 	}
+}
+
+func forwardBackward(t *testing.T, name string, batch, side int64) {
+	torch.ManualSeed(1)
+	m, err := models.New(name, models.Config{InChannels: 3, Classes: 3, Width: small[name]})
+	require.NoError(t, err)
+	defer m.Free()
+	n0, _ := torch.Live()
+	func() {
+		s := torch.NewScope()
+		defer s.Close()
+		x := torch.Randn([]int64{batch, 3, side, side}, s)
+		y := torch.RandInt(0, 3, []int64{batch, side, side}, s)
+		logits := m.Forward(x)
+		require.NoError(t, logits.Err())
+		assert.Equal(t, []int64{batch, 3, side, side}, logits.Shape())
+		l := torch.CrossEntropy(logits, y, nil, torch.ReduceMean, -100, 0)
+		v, err := l.Item()
+		require.NoError(t, err)
+		assert.False(t, math.IsNaN(v) || math.IsInf(v, 0))
+		require.NoError(t, l.Backward())
+		for _, p := range m.NamedParameters() {
+			g := s.Track(p.Tensor.Grad())
+			require.NotNil(t, g, "%s has no gradient", p.Name)
+		}
+		require.NoError(t, m.ZeroGrad())
+	}()
+	n1, _ := torch.Live()
+	assert.Equal(t, n0, n1, "forward and backward leave no tensors behind")
 }
 
 // Each model equals its PyTorch twin (bench/models) given the same weights:
