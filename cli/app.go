@@ -6,6 +6,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -67,6 +68,9 @@ func App() *cli.App {
 func Main(ctx context.Context, args []string) int {
 	if err := App().RunContext(ctx, args); err != nil {
 		fmt.Fprintln(os.Stderr, "jmedseg:", err)
+		if errors.Is(err, context.Canceled) {
+			return 130 // the shell's code for an interrupt
+		}
 		return 1
 	}
 	return 0
