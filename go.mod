@@ -3,15 +3,18 @@ module github.com/jmedseg/jmedseg
 go 1.26.8
 
 require (
+	github.com/disintegration/gift v1.2.1
+	github.com/stretchr/testify v1.12.1
+	github.com/suyashkumar/dicom v1.1.0
+	github.com/urfave/cli/v2 v2.27.7
+	golang.org/x/image v0.48.0
+)
+
+require (
 	github.com/cpuguy83/go-md2man/v2 v2.0.7 // indirect
-	github.com/disintegration/gift v1.2.1 // indirect
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
-	github.com/stretchr/testify v1.12.1 // indirect
-	github.com/suyashkumar/dicom v1.1.0 // indirect
-	github.com/urfave/cli/v2 v2.27.7 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/exp v0.0.0-20240525044651-4c93da0ed11d // indirect
-	golang.org/x/image v0.48.0
 	golang.org/x/text v0.44.0 // indirect
 )
