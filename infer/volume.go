@@ -22,9 +22,11 @@ import (
 //
 // Slices are taken as the default data set was built: the volume is read in
 // RAS+ orientation, each axial plane is shown anterior up, intensities are
-// mapped to 0..255 between the volume's 0.5 and 99.5 percentiles, and the
-// plane, padded to a square, is resized to the model's input. Unlike the
-// training slices it is not cropped to the brain, since no mask is known.
+// mapped to 0..255 between the volume's 0.5 and 99.5 percentiles. The
+// training slices were framed on the brain mask's bounding box; with no mask
+// known here, the frame is the head's bounding box (voxels above 15 % of the
+// intensity range), squared, over all slices. Voxels outside it are
+// background.
 func (p *Predictor) Volume(in, out string) error {
 	v, err := nifti.ReadFile(in)
 	if err != nil {
@@ -44,15 +46,17 @@ func (p *Predictor) Volume(in, out string) error {
 	lo, hi := percentiles(v.Data[:n], 0.5, 99.5)
 	labels := make([]int64, n)
 	nx, ny, nz := ras.Dim[0], ras.Dim[1], ras.Dim[2]
-	side := max(nx, ny)
+	f := headFrame(ras, lo+0.15*(hi-lo), p.info.Size)
+	sh, sw := p.info.Size[0], p.info.Size[1]
+	plane := make([]float64, nx*ny)
 	for k := 0; k < nz; k++ {
-		img := image.NewGray(image.Rect(0, 0, side, side))
-		ox, oy := (side-nx)/2, (side-ny)/2
-		for j := 0; j < ny; j++ {
-			for i := 0; i < nx; i++ {
-				val := ras.Data[i+nx*(j+ny*k)]
-				g := 255 * (val - lo) / (hi - lo)
-				img.Pix[(oy+ny-1-j)*side+ox+i] = uint8(math.Round(math.Max(0, math.Min(255, g))))
+		copy(plane, ras.Data[nx*ny*k:nx*ny*(k+1)])
+		img := image.NewGray(image.Rect(0, 0, sw, sh))
+		for y := 0; y < sh; y++ {
+			for x := 0; x < sw; x++ {
+				i, j := f.voxel(x, y)
+				g := 255 * (bilinear(plane, nx, ny, i, j, lo) - lo) / (hi - lo)
+				img.Pix[y*sw+x] = uint8(math.Round(math.Max(0, math.Min(255, g))))
 			}
 		}
 		pred, err := p.Image(img)
@@ -61,8 +65,11 @@ func (p *Predictor) Volume(in, out string) error {
 		}
 		for j := 0; j < ny; j++ {
 			for i := 0; i < nx; i++ {
-				src := int(rasIdx.Data[i+nx*(j+ny*k)])
-				labels[src] = pred[(oy+ny-1-j)*side+ox+i]
+				x, y := f.pixel(i, j)
+				if x < 0 || y < 0 || x >= sw || y >= sh {
+					continue // outside the frame: background
+				}
+				labels[int(rasIdx.Data[i+nx*(j+ny*k)])] = pred[y*sw+x]
 			}
 		}
 	}
@@ -181,4 +188,61 @@ func atomicWrite(path string, b []byte) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
+}
+
+// frame maps model pixels to RAS voxel coordinates of an axial plane:
+// square, centred on (cx, cy) mm, step mm per pixel, anterior up.
+type frame struct {
+	cx, cy, step, sx, sy float64
+	w, h                 int
+}
+
+// headFrame frames the bounding box of voxels above thr in every axial
+// plane, with a 6 % margin, for a model input of size (h, w).
+func headFrame(v *nifti.Volume, thr float64, size [2]int) frame {
+	nx, ny, nz := v.Dim[0], v.Dim[1], v.Dim[2]
+	x0, x1, y0, y1 := nx, -1, ny, -1
+	for k := 0; k < nz; k++ {
+		for j := 0; j < ny; j++ {
+			for i := 0; i < nx; i++ {
+				if v.Data[i+nx*(j+ny*k)] > thr {
+					x0, x1, y0, y1 = min(x0, i), max(x1, i), min(y0, j), max(y1, j)
+				}
+			}
+		}
+	}
+	if x1 < 0 {
+		x0, x1, y0, y1 = 0, nx-1, 0, ny-1
+	}
+	sx, sy := v.Spacing[0], v.Spacing[1]
+	ext := math.Max(float64(x1-x0+1)*sx, float64(y1-y0+1)*sy) * 1.12
+	return frame{cx: float64(x0+x1) / 2 * sx, cy: float64(y0+y1) / 2 * sy, step: ext / float64(max(size[0], size[1])),
+		sx: sx, sy: sy, w: size[1], h: size[0]}
+}
+
+// voxel is the (fractional) voxel under model pixel (x, y).
+func (f frame) voxel(x, y int) (float64, float64) {
+	xm := f.cx + (float64(x)-float64(f.w-1)/2)*f.step
+	ym := f.cy - (float64(y)-float64(f.h-1)/2)*f.step
+	return xm / f.sx, ym / f.sy
+}
+
+// pixel is the model pixel nearest to voxel (i, j).
+func (f frame) pixel(i, j int) (int, int) {
+	x := (float64(i)*f.sx-f.cx)/f.step + float64(f.w-1)/2
+	y := (f.cy-float64(j)*f.sy)/f.step + float64(f.h-1)/2
+	return int(math.Round(x)), int(math.Round(y))
+}
+
+// bilinear samples a w×h plane at (x, y), with outside for points beyond it.
+func bilinear(p []float64, w, h int, x, y, outside float64) float64 {
+	if x < 0 || y < 0 || x > float64(w-1) || y > float64(h-1) {
+		return outside
+	}
+	x0, y0 := int(x), int(y)
+	x1, y1 := min(x0+1, w-1), min(y0+1, h-1)
+	fx, fy := x-float64(x0), y-float64(y0)
+	a := p[x0+w*y0]*(1-fx) + p[x1+w*y0]*fx
+	b := p[x0+w*y1]*(1-fx) + p[x1+w*y1]*fx
+	return a*(1-fy) + b*fy
 }
