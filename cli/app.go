@@ -57,6 +57,7 @@ func App() *cli.App {
 			trainCommand(),
 			testCommand(),
 			predictCommand(),
+			pretrainCommand(),
 			benchCommand(),
 		},
 		HideHelpCommand: true,

@@ -31,6 +31,7 @@ func trainCommand() *cli.Command {
 			&cli.StringFlag{Name: "loss", Value: "ce", Usage: "loss spec: ce, iou, dice, focal or a sum like ce:0.8+iou:0.2"},
 			&cli.BoolFlag{Name: "aug", Usage: "the SAS augmentation (colour jitter p=.8, Gaussian blur p=.5)"},
 			&cli.BoolFlag{Name: "geometric", Usage: "flips, rotation, affine and elastic augmentation"},
+			&cli.BoolFlag{Name: "stn", Usage: "a spatial transformer in front of the model (SAS); logits are warped back"},
 			&cli.StringFlag{Name: "size", Usage: "train at HxW (default: the data's size)"},
 			&cli.Int64Flag{Name: "width", Usage: "model base width (default: the reference's)"},
 			&cli.Int64Flag{Name: "in-channels", Usage: "input channels (default: from dataset.json)"},
@@ -52,7 +53,7 @@ func trainCommand() *cli.Command {
 				Net:    models.Config{Width: c.Int64("width"), InChannels: c.Int64("in-channels")},
 				Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), Optimizer: c.String("optimizer"),
 				Decay: c.Float64("weight-decay"), Poly: c.Bool("poly"), Loss: c.String("loss"), Aug: c.Bool("aug"),
-				Geometric: c.Bool("geometric"), Size: size, Workers: c.Int("workers"), Seed: c.Uint64("seed"),
+				Geometric: c.Bool("geometric"), STN: c.Bool("stn"), Size: size, Workers: c.Int("workers"), Seed: c.Uint64("seed"),
 				Device: c.String("device"), Threads: c.Int("threads"), Resume: c.Bool("resume"),
 				Pretrained: c.String("pretrained"), LimitBatches: c.Int("limit-batches"),
 			}

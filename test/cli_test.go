@@ -156,3 +156,29 @@ func TestClearErrors(t *testing.T) {
 		})
 	}
 }
+
+// The SAS recipe from the command line: pretrain the encoder, then train
+// with the pretrained weights, the SAS augmentation and the STN.
+func TestSASRecipe(t *testing.T) {
+	tmp := t.TempDir()
+	ds := filepath.Join(tmp, "brain")
+	_, se, code := run(t, "data", "prepare", "--out", ds, "--size", "64")
+	require.Equal(t, 0, code, se)
+	enc := filepath.Join(tmp, "pre", "encoder.safetensors")
+	_, se, code = run(t, "pretrain", "--data", ds, "--out", enc, "--width", "4", "--epochs", "1", "--queue", "16", "--threads", "1")
+	require.Equal(t, 0, code, se)
+	assert.Contains(t, se, "contrastive loss")
+	runDir := filepath.Join(tmp, "run")
+	out, se, code := run(t, "train", "--data", ds, "--out", runDir, "--width", "4", "--epochs", "1", "--limit-batches", "2",
+		"--pretrained", enc, "--aug", "--stn", "--threads", "1")
+	require.Equal(t, 0, code, se)
+	assert.Contains(t, out, "test_xsubject")
+	// the STN model reloads for prediction
+	img, _ := filepath.Glob(filepath.Join(ds, "test", "images", "*.png"))
+	_, se, code = run(t, "predict", "--checkpoint", filepath.Join(runDir, "best.safetensors"), "--input", img[0], "--output", filepath.Join(tmp, "p.png"))
+	require.Equal(t, 0, code, se)
+
+	_, se, code = run(t, "pretrain", "--model", "setr", "--data", ds, "--out", enc, "--width", "32")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, se, "no encoder")
+}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/jmedseg/jmedseg/models"
+	"github.com/jmedseg/jmedseg/sas"
 	"github.com/jmedseg/jmedseg/torch/ckpt"
 	"github.com/jmedseg/jmedseg/torch/nn"
 )
@@ -23,6 +24,7 @@ const (
 	metaOptions  = "jmedseg.options"
 	metaBest     = "jmedseg.best"
 	metaBatchPos = "jmedseg.batch_in_epoch"
+	metaSTN      = "jmedseg.stn"
 )
 
 // ModelInfo is what a model checkpoint records besides its weights: enough
@@ -31,7 +33,8 @@ type ModelInfo struct {
 	Model   string        `json:"model"`
 	Config  models.Config `json:"config"`
 	Classes []string      `json:"classes"`
-	Size    [2]int        `json:"size"` // H, W the model was trained at
+	Size    [2]int        `json:"size"`          // H, W the model was trained at
+	STN     bool          `json:"stn,omitempty"` // wrapped in a spatial transformer
 	Spacing []float64     `json:"pixel_spacing_mm,omitempty"`
 	Epoch   int           `json:"epoch"`
 	ValDice float64       `json:"val_foreground_dice"`
@@ -45,6 +48,7 @@ func (mi ModelInfo) meta() map[string]string {
 		metaModel: mi.Model, metaConfig: string(cfg), metaClasses: string(cls),
 		metaSize: fmt.Sprintf("%dx%d", mi.Size[0], mi.Size[1]), metaSpacing: string(sp),
 		metaEpoch: strconv.Itoa(mi.Epoch), metaValDice: strconv.FormatFloat(mi.ValDice, 'g', -1, 64),
+		metaSTN: strconv.FormatBool(mi.STN),
 	}
 }
 
@@ -68,6 +72,7 @@ func parseInfo(path string, md map[string]string) (ModelInfo, error) {
 	if s := md[metaSpacing]; s != "" && s != "null" {
 		_ = json.Unmarshal([]byte(s), &mi.Spacing) // informative only
 	}
+	mi.STN = md[metaSTN] == "true"
 	mi.Epoch, _ = strconv.Atoi(md[metaEpoch])
 	mi.ValDice, _ = strconv.ParseFloat(md[metaValDice], 64)
 	return mi, nil
@@ -89,7 +94,7 @@ func LoadModel(path string) (nn.Module, ModelInfo, error) {
 	if err != nil {
 		return nil, mi, err
 	}
-	m, err := models.New(mi.Model, mi.Config)
+	m, err := Build(mi)
 	if err != nil {
 		return nil, mi, fmt.Errorf("%s: %w", path, err)
 	}
@@ -99,4 +104,18 @@ func LoadModel(path string) (nn.Module, ModelInfo, error) {
 	}
 	m.Eval()
 	return m, mi, nil
+}
+
+// Build makes the model mi describes, untrained.
+func Build(mi ModelInfo) (nn.Module, error) {
+	m, err := models.New(mi.Model, mi.Config)
+	if err != nil || !mi.STN {
+		return m, err
+	}
+	w := sas.NewWithSTN(mi.Config.InChannels, m)
+	if err := w.Err(); err != nil {
+		w.Free()
+		return nil, err
+	}
+	return w, nil
 }

@@ -28,12 +28,14 @@ type Options struct {
 	Loss      string  `json:"loss"` // spec (ce)
 	Aug       bool    `json:"aug"`  // the SAS colour/blur augmentation
 	Geometric bool    `json:"geometric"`
-	Size      [2]int  `json:"size"` // H, W; 0: the data's own size
-	Workers   int     `json:"workers"`
-	Seed      uint64  `json:"seed"`
-	Device    string  `json:"device"`  // cpu | cuda | cuda:N | auto
-	Threads   int     `json:"threads"` // libtorch intra-op threads; 0 leaves the default
-	Resume    bool    `json:"resume"`  // continue from Out/last.safetensors
+	// STN puts a spatial transformer in front of the model (sas.WithSTN).
+	STN     bool   `json:"stn"`
+	Size    [2]int `json:"size"` // H, W; 0: the data's own size
+	Workers int    `json:"workers"`
+	Seed    uint64 `json:"seed"`
+	Device  string `json:"device"`  // cpu | cuda | cuda:N | auto
+	Threads int    `json:"threads"` // libtorch intra-op threads; 0 leaves the default
+	Resume  bool   `json:"resume"`  // continue from Out/last.safetensors
 	// Pretrained initialises the model from a checkpoint of the same layout
 	// (non-strict: missing and unexpected keys are reported, not fatal).
 	Pretrained string `json:"pretrained,omitempty"`

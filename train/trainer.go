@@ -16,6 +16,7 @@ import (
 	"github.com/jmedseg/jmedseg/loss"
 	"github.com/jmedseg/jmedseg/models"
 	"github.com/jmedseg/jmedseg/report"
+	"github.com/jmedseg/jmedseg/sas"
 	"github.com/jmedseg/jmedseg/torch"
 	"github.com/jmedseg/jmedseg/torch/ckpt"
 	"github.com/jmedseg/jmedseg/torch/nn"
@@ -158,12 +159,13 @@ func New(opt Options) (*Trainer, error) {
 	cfg := opt.Net
 	cfg.InChannels, cfg.Classes = int64(channels), int64(ncls)
 	cfg = t.spec.Resolve(cfg)
-	t.info = ModelInfo{Model: t.spec.Name, Config: cfg, Classes: t.classes, Size: size, Spacing: spacing}
+	t.info = ModelInfo{Model: t.spec.Name, Config: cfg, Classes: t.classes, Size: size, Spacing: spacing, STN: opt.STN}
 
 	if t.model, err = models.New(opt.Model, cfg); err != nil {
 		return nil, err
 	}
 	if opt.Pretrained != "" {
+		// Into the bare network: pretrained weights have its layout.
 		_, rep, err := ckpt.Load(opt.Pretrained, t.model, false)
 		if err != nil {
 			t.Close()
@@ -172,6 +174,15 @@ func New(opt Options) (*Trainer, error) {
 		if rep != nil && !rep.OK() {
 			t.emit(Event{Kind: "info", Message: fmt.Sprintf("pretrained %s: %s", opt.Pretrained, rep)})
 		}
+	}
+	if opt.STN {
+		w := sas.NewWithSTN(cfg.InChannels, t.model)
+		if err := w.Err(); err != nil {
+			w.Free()
+			t.model = nil
+			return nil, err
+		}
+		t.model = w
 	}
 	if err := t.model.To(dev); err != nil {
 		t.Close()
