@@ -41,7 +41,15 @@ test-c:
 	cmake --build $(BUILD) -j2
 	ctest --test-dir $(BUILD) --output-on-failure
 
-bench: bench-ops
+# Go against PyTorch on the same libtorch (README, Performance): every model,
+# train step and inference, same threads, batch, size and width, one process
+# per run; writes bench/results/cpu.{md,json}. Then the loader against
+# pre-loaded tensors (bench/results/loader.json). About 15 minutes on 2 cores.
+BENCH_FLAGS ?=
+BENCH_DATA ?= datasets/bench-brain
+bench: build
+	$(GO) run ./bench/cmd/benchcmp -out bench/results -name cpu $(BENCH_FLAGS)
+	$(GO) run ./bench/cmd/loaderbench -data $(BENCH_DATA) -steps 18 -blocks 3 -json bench/results/loader.json
 
 # Per-op overhead: Go (cgo) against C++ on ATen, the C ABI, and Python.
 bench-ops: setup test-c

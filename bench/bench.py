@@ -1,0 +1,129 @@
+"""PyTorch twin of `jmedseg bench`: times one model's training step or
+inference the way bench.Run (bench/bench.go) does, on the PyTorch twin of the
+Go model (bench/models/), and prints the same JSON keys.
+
+    /usr/bin/python3 bench/bench.py --model unet --batch 4 --size 128 \
+        --width 64 --steps 10 --warmup 3 --mode train --threads 1 --json
+
+Train step: forward, cross-entropy (mean), backward, Adam (lr 1e-4) step,
+zero_grad(set_to_none=True), loss.item(). Inference: eval mode,
+torch.inference_mode() forward, sum().item(). Inputs: randn N×3×S×S images and
+randint(0, classes) N×S×S labels, made once. Warm-up steps first (untimed),
+then the median of the timed steps. Peak memory is the process's VmHWM (peak
+resident set size), so run one configuration per process.
+"""
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "models"))
+from attunet import AttUNet  # noqa: E402
+from deeplab import DeepLab  # noqa: E402
+from setr import SETR  # noqa: E402
+from unet import UNet  # noqa: E402
+
+MODELS = {"unet": (UNet, 64, 16), "attunet": (AttUNet, 64, 16), "deeplab": (DeepLab, 64, 16), "setr": (SETR, 1024, 32)}
+
+
+def peak_rss():
+    """VmHWM in bytes, else ru_maxrss (KiB on Linux) × 1024."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def median(v):
+    s = sorted(v)
+    n = len(s)
+    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+
+
+def run(a):
+    cls, default_width, multiple = MODELS[a.model]
+    width = a.width or default_width
+    if a.size % multiple:
+        sys.exit(f"bench.py: {a.model} needs a size divisible by {multiple}, got {a.size}")
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    dev = torch.device(a.device)
+    m = cls(in_channels=3, classes=a.classes, width=width).to(dev)
+    x = torch.randn(a.batch, 3, a.size, a.size, device=dev)
+    y = torch.randint(0, a.classes, (a.batch, a.size, a.size), device=dev)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    if a.mode == "train":
+        opt = torch.optim.Adam(m.parameters(), lr=1e-4)
+        m.train()
+
+        def step():
+            loss = torch.nn.functional.cross_entropy(m(x), y)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            loss.item()  # synchronises, as a training loop reading its loss does
+    else:
+        m.eval()
+
+        def step():
+            with torch.inference_mode():
+                m(x).sum().item()
+
+    for _ in range(a.warmup):
+        step()
+    times = []
+    for _ in range(a.steps):
+        t0 = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - t0)
+    med = median(times)
+    return {
+        "model": a.model, "mode": a.mode, "params": sum(p.numel() for p in m.parameters()),
+        "batch": a.batch, "size": a.size, "width": width, "threads": torch.get_num_threads(),
+        "device": a.device, "steps": a.steps, "step_seconds_median": med, "step_seconds_min": min(times),
+        "step_seconds_mean": sum(times) / len(times), "images_per_second": a.batch / med,
+        "peak_rss_bytes": peak_rss(), "step_seconds": times, "libtorch": torch.__version__,
+        "side": "pytorch",
+    }
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="unet", choices=sorted(MODELS))
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--width", type=int, default=0, help="base width (0: the reference's)")
+    p.add_argument("--classes", type=int, default=2)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--mode", default="train", choices=["train", "infer"])
+    p.add_argument("--threads", type=int, default=0, help="intra-op threads (0: libtorch's default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true")
+    a = p.parse_args()
+    if a.batch <= 0 or a.size <= 0 or a.steps <= 0:
+        sys.exit("bench.py: batch, size and steps must be positive")
+    if a.warmup == 0:
+        a.warmup = 3  # as bench.Run
+    r = run(a)
+    if a.json:
+        print(json.dumps(r, indent=2))
+    else:
+        print(f"{r['model']} {r['mode']}: {r['params']} params, batch {r['batch']}, {r['size']}x{r['size']}, "
+              f"{r['threads']} threads on {r['device']}: median {r['step_seconds_median']:.4f} s/step "
+              f"({r['images_per_second']:.1f} img/s), peak RSS {r['peak_rss_bytes'] / 2**20:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,381 @@
+// Command benchcmp runs `jmedseg bench` and its PyTorch twin (bench/bench.py)
+// side by side on the same libtorch, with the same threads, batch, size and
+// width, and writes the comparison as markdown and JSON.
+//
+//	go run ./bench/cmd/benchcmp [-plan default|quick] [-reps N] [-only REGEXP] [-out bench/results] [-name cpu]
+//
+// Every (row, mode, side, repetition) runs in its own process, so the peak
+// resident memory (VmHWM) is that configuration's alone. OMP_NUM_THREADS and
+// MKL_NUM_THREADS are set to the row's thread count for both sides, which
+// also pass it as --threads. Go and PyTorch runs alternate (the side that
+// goes first flips from one run to the next) and a row reports the median of
+// its repetitions' per-run medians. The raw JSON of every run is kept under
+// OUT/raw/NAME/.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// row is one benchmarked configuration (both modes, both sides).
+type row struct {
+	Model   string `json:"model"`
+	Batch   int    `json:"batch"`
+	Size    int    `json:"size"`
+	Width   int64  `json:"width"`
+	Threads int    `json:"threads"`
+	Steps   int    `json:"steps"`
+	Warmup  int    `json:"warmup"`
+}
+
+func (r row) key() string {
+	return fmt.Sprintf("%s-b%d-s%d-w%d-t%d", r.Model, r.Batch, r.Size, r.Width, r.Threads)
+}
+
+// plans: the default fits `make bench` into about a quarter of an hour on
+// the project's 2-core machine: every model at its reference width at
+// 128×128 with both cores, unet also single-threaded and at 256×256; fewer
+// steps where one step takes seconds.
+var plans = map[string][]row{
+	"default": {
+		{"unet", 4, 128, 64, 1, 5, 2},
+		{"unet", 4, 128, 64, 2, 5, 2},
+		{"unet", 4, 256, 64, 1, 3, 1},
+		{"unet", 4, 256, 64, 2, 3, 1},
+		{"attunet", 4, 128, 64, 2, 3, 1},
+		{"deeplab", 4, 128, 64, 2, 3, 1},
+		{"setr", 4, 128, 1024, 2, 3, 1},
+	},
+	"quick": {
+		{"unet", 2, 64, 16, 1, 5, 2},
+		{"attunet", 2, 64, 16, 1, 5, 2},
+		{"deeplab", 2, 64, 8, 1, 5, 2},
+		{"setr", 2, 64, 128, 1, 5, 2},
+	},
+}
+
+// run is one process's figures (the keys both sides print).
+type run struct {
+	Model      string    `json:"model"`
+	Mode       string    `json:"mode"`
+	Params     int64     `json:"params"`
+	Batch      int       `json:"batch"`
+	Size       int       `json:"size"`
+	Width      int64     `json:"width"`
+	Threads    int       `json:"threads"`
+	StepMedian float64   `json:"step_seconds_median"`
+	PeakRSS    int64     `json:"peak_rss_bytes"`
+	Steps      []float64 `json:"step_seconds"`
+	Libtorch   string    `json:"libtorch"`
+}
+
+// side is one side's result for one mode: medians over repetitions.
+type side struct {
+	Seconds  float64   `json:"step_seconds_median"`
+	PeakMiB  float64   `json:"peak_rss_mib"`
+	Params   int64     `json:"params"`
+	Runs     []float64 `json:"run_medians"`
+	PeakRuns []float64 `json:"run_peaks_mib"`
+	Error    string    `json:"error,omitempty"`
+}
+
+// result is one row of the table.
+type result struct {
+	row
+	Params int64            `json:"params"`
+	Modes  map[string]*pair `json:"modes"`
+}
+
+// pair holds both sides of one mode.
+type pair struct {
+	Go      side    `json:"go"`
+	PyTorch side    `json:"pytorch"`
+	Ratio   float64 `json:"ratio"`     // Go seconds / PyTorch seconds
+	MemDiff float64 `json:"mem_ratio"` // Go peak / PyTorch peak
+}
+
+// report is the JSON file.
+type report struct {
+	Date     string    `json:"date"`
+	Machine  string    `json:"machine"`
+	Device   string    `json:"device"`
+	Libtorch string    `json:"libtorch"`
+	Go       string    `json:"go"`
+	Plan     string    `json:"plan"`
+	Reps     int       `json:"reps"`
+	LoadAvg  [2]string `json:"load_average_start_end"`
+	Minutes  float64   `json:"minutes"`
+	Command  string    `json:"command"`
+	Rows     []*result `json:"rows"`
+}
+
+func main() {
+	log.SetFlags(0)
+	log.SetPrefix("benchcmp: ")
+	bin := flag.String("bin", "bin/jmedseg", "the jmedseg binary")
+	python := flag.String("python", "/usr/bin/python3", "the Python with PyTorch on the same libtorch")
+	script := flag.String("script", "bench/bench.py", "the PyTorch twin of jmedseg bench")
+	out := flag.String("out", "bench/results", "output folder")
+	name := flag.String("name", "cpu", "result name: OUT/NAME.md, OUT/NAME.json, OUT/raw/NAME/")
+	planName := flag.String("plan", "default", "rows to run: default or quick")
+	reps := flag.Int("reps", 1, "processes per side, mode and row (median reported)")
+	only := flag.String("only", "", "run only rows whose key (model-bB-sS-wW-tT) matches this regexp")
+	device := flag.String("device", "cpu", "cpu or cuda, for both sides")
+	flag.Parse()
+	plan, ok := plans[*planName]
+	if !ok {
+		log.Fatalf("unknown plan %q", *planName)
+	}
+	var re *regexp.Regexp
+	if *only != "" {
+		re = regexp.MustCompile(*only)
+	}
+	rawDir := filepath.Join(*out, "raw", *name)
+	if err := os.MkdirAll(rawDir, 0o755); err != nil {
+		log.Fatal(err)
+	}
+	rep := &report{Date: time.Now().Format("2006-01-02"), Machine: machine(), Device: *device, Go: runtime.Version(),
+		Plan: *planName, Reps: *reps, Command: strings.Join(append([]string{"go run ./bench/cmd/benchcmp"}, os.Args[1:]...), " ")}
+	rep.LoadAvg[0] = loadavg()
+	start := time.Now()
+	n := 0
+	for _, r := range plan {
+		if re != nil && !re.MatchString(r.key()) {
+			continue
+		}
+		res := &result{row: r, Modes: map[string]*pair{}}
+		for _, mode := range []string{"train", "infer"} {
+			p := &pair{}
+			var goRuns, pyRuns []run
+			var goErr, pyErr error
+			for i := 0; i < *reps; i++ {
+				order := []string{"go", "pytorch"}
+				if n%2 == 1 {
+					order = []string{"pytorch", "go"}
+				}
+				n++
+				for _, s := range order {
+					var args []string
+					cmd := *bin
+					if s == "pytorch" {
+						cmd, args = *python, []string{*script}
+					}
+					args = append(args, "bench", "--model", r.Model, "--batch", itoa(r.Batch), "--size", itoa(r.Size),
+						"--width", strconv.FormatInt(r.Width, 10), "--steps", itoa(r.Steps), "--warmup", itoa(r.Warmup),
+						"--mode", mode, "--threads", itoa(r.Threads), "--device", *device, "--json")
+					if s == "pytorch" {
+						args = append(args[:1], args[2:]...) // bench.py takes no subcommand
+					}
+					raw := filepath.Join(rawDir, fmt.Sprintf("%s-%s-%s-%d.json", r.key(), mode, s, i))
+					got, err := exec1(cmd, args, r.Threads, raw)
+					log.Printf("%-28s %-5s %-7s rep %d: %s", r.key(), mode, s, i, describe(got, err))
+					if s == "go" {
+						if err != nil {
+							goErr = err
+						} else {
+							goRuns = append(goRuns, got)
+						}
+					} else if err != nil {
+						pyErr = err
+					} else {
+						pyRuns = append(pyRuns, got)
+					}
+				}
+			}
+			p.Go = summarise(goRuns, goErr)
+			p.PyTorch = summarise(pyRuns, pyErr)
+			if p.Go.Seconds > 0 && p.PyTorch.Seconds > 0 {
+				p.Ratio = p.Go.Seconds / p.PyTorch.Seconds
+				p.MemDiff = p.Go.PeakMiB / p.PyTorch.PeakMiB
+			}
+			if res.Params == 0 {
+				res.Params = p.Go.Params
+			}
+			if p.Go.Params != 0 && p.PyTorch.Params != 0 && p.Go.Params != p.PyTorch.Params {
+				log.Printf("WARNING %s: Go has %d parameters, PyTorch %d", r.key(), p.Go.Params, p.PyTorch.Params)
+			}
+			if rep.Libtorch == "" && len(pyRuns) > 0 {
+				rep.Libtorch = "PyTorch " + pyRuns[0].Libtorch
+				if len(goRuns) > 0 {
+					rep.Libtorch += ", jmedseg built against libtorch " + goRuns[0].Libtorch
+				}
+			}
+			res.Modes[mode] = p
+		}
+		rep.Rows = append(rep.Rows, res)
+	}
+	rep.LoadAvg[1] = loadavg()
+	rep.Minutes = time.Since(start).Minutes()
+	if err := write(*out, *name, rep); err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("wrote %s and %s (%.1f min)", filepath.Join(*out, *name+".md"), filepath.Join(*out, *name+".json"), rep.Minutes)
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// exec1 runs one benchmark process with the row's thread count in the
+// environment, keeps its JSON in raw and decodes it.
+func exec1(cmd string, args []string, threads int, raw string) (run, error) {
+	var r run
+	c := exec.Command(cmd, args...)
+	c.Env = append(os.Environ(), "OMP_NUM_THREADS="+itoa(threads), "MKL_NUM_THREADS="+itoa(threads))
+	var stdout, stderr bytes.Buffer
+	c.Stdout, c.Stderr = &stdout, &stderr
+	if err := c.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
+			msg = msg[i+1:]
+		}
+		return r, fmt.Errorf("%s: %v: %s", filepath.Base(cmd), err, msg)
+	}
+	if err := os.WriteFile(raw, stdout.Bytes(), 0o644); err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		return r, fmt.Errorf("%s: output: %v", filepath.Base(cmd), err)
+	}
+	if r.StepMedian <= 0 {
+		return r, errors.New("no step time in the output")
+	}
+	return r, nil
+}
+
+func describe(r run, err error) string {
+	if err != nil {
+		return "ERROR " + err.Error()
+	}
+	return fmt.Sprintf("%.4f s/step, peak %.0f MiB, %d params", r.StepMedian, mib(r.PeakRSS), r.Params)
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func summarise(runs []run, err error) side {
+	var s side
+	if err != nil {
+		s.Error = err.Error()
+	}
+	for _, r := range runs {
+		s.Runs = append(s.Runs, r.StepMedian)
+		s.PeakRuns = append(s.PeakRuns, mib(r.PeakRSS))
+		s.Params = r.Params
+	}
+	s.Seconds = median(s.Runs)
+	s.PeakMiB = median(s.PeakRuns)
+	return s
+}
+
+// machine describes the CPU, cores and memory from /proc.
+func machine() string {
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				if i := strings.IndexByte(l, ':'); i >= 0 {
+					cpu = strings.TrimSpace(l[i+1:])
+				}
+				break
+			}
+		}
+	}
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemTotal:" {
+				kb, _ := strconv.ParseFloat(f[1], 64)
+				mem = fmt.Sprintf(", %.0f GiB", kb/(1<<20))
+			}
+		}
+	}
+	return fmt.Sprintf("%s, %d cores%s, %s/%s", cpu, runtime.NumCPU(), mem, runtime.GOOS, runtime.GOARCH)
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func write(dir, name string, rep *report) error {
+	j, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".json"), append(j, '\n'), 0o644); err != nil {
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Measured %s on %s (%s, %s). Load average %s at the start, %s at the end; %.1f minutes.\n",
+		rep.Date, rep.Machine, rep.Device, rep.Libtorch, rep.LoadAvg[0], rep.LoadAvg[1], rep.Minutes)
+	fmt.Fprintf(&b, "Seconds per step: median of the timed steps after warm-up, median of %d process(es) per side; "+
+		"ratio = Go / PyTorch (below 1: Go faster). Peak = the process's peak resident memory (VmHWM) in MiB, "+
+		"train / infer. Command: `%s`.\n\n", rep.Reps, rep.Command)
+	b.WriteString("| model | params | batch | size | width | threads | steps (warm-up) | Go train s | PyTorch train s | ratio | Go infer s | PyTorch infer s | ratio | Go peak MiB | PyTorch peak MiB |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rep.Rows {
+		t, i := r.Modes["train"], r.Modes["infer"]
+		fmt.Fprintf(&b, "| %s | %s | %d | %d² | %d | %d | %d (%d) | %s | %s | %s | %s | %s | %s | %s / %s | %s / %s |\n",
+			r.Model, millions(r.Params), r.Batch, r.Size, r.Width, r.Threads, r.Steps, r.Warmup,
+			secs(t.Go), secs(t.PyTorch), ratio(t), secs(i.Go), secs(i.PyTorch), ratio(i),
+			peak(t.Go), peak(i.Go), peak(t.PyTorch), peak(i.PyTorch))
+	}
+	return os.WriteFile(filepath.Join(dir, name+".md"), []byte(b.String()), 0o644)
+}
+
+func millions(n int64) string { return fmt.Sprintf("%.2f M", float64(n)/1e6) }
+
+func secs(s side) string {
+	if s.Seconds == 0 {
+		return "error"
+	}
+	return fmt.Sprintf("%.3f", s.Seconds)
+}
+
+func ratio(p *pair) string {
+	if p.Ratio == 0 {
+		return "–"
+	}
+	if p.Ratio > 1 {
+		return fmt.Sprintf("**%.2f**", p.Ratio)
+	}
+	return fmt.Sprintf("%.2f", p.Ratio)
+}
+
+func peak(s side) string {
+	if s.PeakMiB == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f", s.PeakMiB)
+}
