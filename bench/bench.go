@@ -123,6 +123,9 @@ func Run(opt Options) (*Result, error) {
 			return err
 		}
 	}
+	// As the trainer does: one OS thread, one malloc arena.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	for i := 0; i < opt.Warmup; i++ {
 		if err := step(); err != nil {
 			return nil, err

@@ -110,7 +110,9 @@ func (s Spec) CheckSize(h, w int64) error {
 	return nil
 }
 
-// cbr is conv + BatchNorm + ReLU, the zoo's commonest block.
+// cbr is conv + BatchNorm + ReLU, the zoo's commonest block. The ReLU works
+// in place, as the PyTorch twins' ReLU(inplace=True): BatchNorm's backward
+// does not need its output.
 func cbr(in, out, k int64, opts ...nn.Option) []nn.Module {
-	return []nn.Module{nn.NewConv2d(in, out, k, opts...), nn.NewBatchNorm2d(out), nn.ReLU()}
+	return []nn.Module{nn.NewConv2d(in, out, k, opts...), nn.NewBatchNorm2d(out), nn.ReLUInPlace()}
 }

@@ -56,7 +56,16 @@ func newUp(in, out int64) *up {
 }
 
 func (u *up) forward(x, skip *torch.Tensor) *torch.Tensor {
-	return u.conv.Forward(torch.Cat([]*torch.Tensor{skip, padTo(u.up.Forward(x), skip)}, 1))
+	up := u.up.Forward(x)
+	padded := padTo(up, skip)
+	cat := torch.Cat([]*torch.Tensor{skip, padded}, 1)
+	if padded != up {
+		padded.Free()
+	}
+	up.Free() // handles only: autograd keeps what backward needs
+	out := u.conv.Forward(cat)
+	cat.Free()
+	return out
 }
 
 // padTo zero-pads x's last two dimensions to ref's, centred as milesial's UNet does.
@@ -123,9 +132,20 @@ func (m *UNet) Forward(x *torch.Tensor) *torch.Tensor {
 	x3 := m.down2.Forward(x2)
 	x4 := m.down3.Forward(x3)
 	x5 := m.down4.Forward(x4)
+	// Free each feature map's handle after its last use, as PyTorch would.
 	y := m.up1.forward(x5, x4)
-	y = m.up2.forward(y, x3)
-	y = m.up3.forward(y, x2)
-	y = m.up4.forward(y, x1)
-	return m.outc.Forward(y)
+	x5.Free()
+	x4.Free()
+	y2 := m.up2.forward(y, x3)
+	y.Free()
+	x3.Free()
+	y3 := m.up3.forward(y2, x2)
+	y2.Free()
+	x2.Free()
+	y4 := m.up4.forward(y3, x1)
+	y3.Free()
+	x1.Free()
+	out := m.outc.Forward(y4)
+	y4.Free()
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -366,6 +367,11 @@ func shape64(s []int) []int64 {
 // A NaN or infinite loss stops training with ErrNonFinite; the checkpoints
 // of the last good epoch are kept.
 func (t *Trainer) Fit(ctx context.Context) error {
+	// One OS thread for every libtorch call of the run: glibc gives each
+	// thread its own malloc arena, and a goroutine hopping between threads
+	// spreads the step's tensors over several, raising peak memory.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	steps := t.stepsPerEpoch()
 	for epoch := t.startEp; epoch < t.opt.Epochs; epoch++ {
 		t.model.Train(true)

@@ -34,15 +34,22 @@ func (s *Sequential) Len() int { return len(s.mods) }
 // At returns child i.
 func (s *Sequential) At(i int) Module { return s.mods[i] }
 
-// Forward applies every child in turn; intermediates are freed with x's
-// scope (or at once when x has none).
+// Forward applies every child in turn. Each intermediate's handle is freed
+// as soon as the next child has used it, as PyTorch drops its references:
+// autograd keeps its own reference to whatever backward needs, so this only
+// lowers peak memory. The input itself is never freed.
 func (s *Sequential) Forward(x *torch.Tensor) *torch.Tensor {
 	if len(s.mods) == 0 {
 		return x.Scope().Track(x.Shallow())
 	}
-	return run(x, func(x *torch.Tensor) *torch.Tensor {
+	return run(x, func(in *torch.Tensor) *torch.Tensor {
+		x := in
 		for _, m := range s.mods {
-			x = m.Forward(x)
+			y := m.Forward(x)
+			if x != in && y != x {
+				x.Free()
+			}
+			x = y
 		}
 		return x
 	})

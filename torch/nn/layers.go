@@ -23,6 +23,18 @@ func (m *Func) String() string { return m.Name }
 // ReLU is torch.nn.ReLU.
 func ReLU() *Func { return Fn("ReLU", (*torch.Tensor).Relu) }
 
+// ReLUInPlace is ReLU(inplace=True): it overwrites its input and returns it,
+// saving a tensor per call. Use it where autograd does not need the input
+// again, e.g. after BatchNorm.
+func ReLUInPlace() *Func {
+	return Fn("ReLU", func(x *torch.Tensor) *torch.Tensor {
+		if err := x.ReluInPlace(); err != nil {
+			return torch.FromError(err)
+		}
+		return x
+	})
+}
+
 // ReLU6 is torch.nn.ReLU6.
 func ReLU6() *Func { return Fn("ReLU6", (*torch.Tensor).Relu6) }
 
