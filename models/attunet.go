@@ -53,7 +53,12 @@ func newAttentionGate(fg, fl, fint int64) *attentionGate {
 }
 
 func (a *attentionGate) forward(g, x *torch.Tensor) *torch.Tensor {
-	return x.Mul(a.psi.Forward(a.wg.Forward(g).Add(a.wx.Forward(x)).Relu()))
+	g1, x1 := a.wg.Forward(g), a.wx.Forward(x)
+	sum := relu(g1.Add(x1))
+	psi := a.psi.Forward(sum)
+	out := x.Mul(psi)
+	free(g1, x1, sum, psi)
+	return out
 }
 
 // AttUNet is the Attention U-Net: Conv1..5 encoder, Up5..2 + Att5..2 +
@@ -96,17 +101,27 @@ func (m *AttUNet) Forward(x *torch.Tensor) *torch.Tensor {
 	var skips [5]*torch.Tensor
 	h := x
 	for i, e := range m.enc {
+		in := h
 		if i > 0 {
-			h = m.pool.Forward(h)
+			in = m.pool.Forward(h)
 		}
-		h = e.Forward(h)
+		h = e.Forward(in)
+		if in != x {
+			in.Free()
+		}
 		skips[i] = h
 	}
+	// Handles are freed after their last use, as PyTorch drops references.
 	d := skips[4]
 	for k := 0; k < 4; k++ {
-		d = m.ups[k].Forward(d)
-		s := m.atts[k].forward(d, skips[3-k])
-		d = m.upConvs[k].Forward(torch.Cat([]*torch.Tensor{s, d}, 1))
+		up := m.ups[k].Forward(d)
+		s := m.atts[k].forward(up, skips[3-k])
+		cat := torch.Cat([]*torch.Tensor{s, up}, 1)
+		free(d, s, up, skips[3-k])
+		d = m.upConvs[k].Forward(cat)
+		cat.Free()
 	}
-	return m.head.Forward(d)
+	out := m.head.Forward(d)
+	d.Free()
+	return out
 }

@@ -36,9 +36,19 @@ func newASPP(in, c int64) *aspp {
 }
 
 func (a *aspp) Forward(x *torch.Tensor) *torch.Tensor {
-	g := torch.Resize(a.pool.Forward(x), [2]int64{x.Size(2), x.Size(3)}, torch.Bilinear, true)
+	pooled := a.pool.Forward(x)
+	g := torch.Resize(pooled, [2]int64{x.Size(2), x.Size(3)}, torch.Bilinear, true)
 	parts := []*torch.Tensor{a.branches[0].Forward(x), a.branches[1].Forward(x), a.branches[2].Forward(x), a.branches[3].Forward(x), g}
-	return a.dropout.Forward(a.bn1.Forward(a.conv1.Forward(torch.Cat(parts, 1))).Relu())
+	cat := torch.Cat(parts, 1)
+	free(append(parts, pooled)...)
+	c := a.conv1.Forward(cat)
+	b := relu(a.bn1.Forward(c))
+	free(cat, c)
+	out := a.dropout.Forward(b)
+	if out != b {
+		b.Free()
+	}
+	return out
 }
 
 // decoder fuses ASPP output with 48 channels of layer1 features.
@@ -64,9 +74,14 @@ func newDecoder(low, c, classes int64) *decoder {
 }
 
 func (d *decoder) forward(x, low *torch.Tensor) *torch.Tensor {
-	low = d.bn1.Forward(d.conv1.Forward(low)).Relu()
-	x = torch.Resize(x, [2]int64{low.Size(2), low.Size(3)}, torch.Bilinear, true)
-	return d.last.Forward(torch.Cat([]*torch.Tensor{x, low}, 1))
+	c := d.conv1.Forward(low)
+	l := relu(d.bn1.Forward(c))
+	up := torch.Resize(x, [2]int64{l.Size(2), l.Size(3)}, torch.Bilinear, true)
+	cat := torch.Cat([]*torch.Tensor{up, l}, 1)
+	free(c, l, up)
+	out := d.last.Forward(cat)
+	cat.Free()
+	return out
 }
 
 // DeepLab is DeepLabV3+: backbone, aspp, decoder; logits are resized to the
@@ -99,6 +114,11 @@ func (m *DeepLab) Encode(x *torch.Tensor) *torch.Tensor {
 // Forward implements nn.Module.
 func (m *DeepLab) Forward(x *torch.Tensor) *torch.Tensor {
 	high, low := m.backbone.Features(x)
-	out := m.decoder.forward(m.aspp.Forward(high), low)
-	return torch.Resize(out, [2]int64{x.Size(2), x.Size(3)}, torch.Bilinear, true)
+	a := m.aspp.Forward(high)
+	high.Free()
+	out := m.decoder.forward(a, low)
+	free(a, low)
+	res := torch.Resize(out, [2]int64{x.Size(2), x.Size(3)}, torch.Bilinear, true)
+	out.Free()
+	return res
 }

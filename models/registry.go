@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/jmedseg/jmedseg/torch"
 	"github.com/jmedseg/jmedseg/torch/nn"
 )
 
@@ -115,4 +116,21 @@ func (s Spec) CheckSize(h, w int64) error {
 // does not need its output.
 func cbr(in, out, k int64, opts ...nn.Option) []nn.Module {
 	return []nn.Module{nn.NewConv2d(in, out, k, opts...), nn.NewBatchNorm2d(out), nn.ReLUInPlace()}
+}
+
+// relu applies ReLU in place and returns t; use it only where autograd does
+// not need t again (after BatchNorm or an addition).
+func relu(t *torch.Tensor) *torch.Tensor {
+	if err := t.ReluInPlace(); err != nil {
+		return torch.FromError(err)
+	}
+	return t
+}
+
+// free releases intermediate handles after their last use; autograd keeps
+// its own references to what backward needs, so only peak memory changes.
+func free(ts ...*torch.Tensor) {
+	for _, t := range ts {
+		t.Free()
+	}
 }

@@ -33,14 +33,23 @@ func newBottleneck(in, planes, stride, dilation int64, down bool) *bottleneck {
 }
 
 func (k *bottleneck) Forward(x *torch.Tensor) *torch.Tensor {
-	out := k.bn1.Forward(k.conv1.Forward(x)).Relu()
-	out = k.bn2.Forward(k.conv2.Forward(out)).Relu()
-	out = k.bn3.Forward(k.conv3.Forward(out))
+	c1 := k.conv1.Forward(x)
+	b1 := relu(k.bn1.Forward(c1))
+	c2 := k.conv2.Forward(b1)
+	b2 := relu(k.bn2.Forward(c2))
+	c3 := k.conv3.Forward(b2)
+	b3 := k.bn3.Forward(c3)
+	free(c1, b1, c2, b2, c3)
 	idt := x
 	if k.downsample != nil {
 		idt = k.downsample.Forward(x)
 	}
-	return out.Add(idt).Relu()
+	out := relu(b3.Add(idt))
+	b3.Free()
+	if idt != x {
+		idt.Free()
+	}
+	return out
 }
 
 // ResNet is ResNet-101 with the deep stem at output stride 16: layer3 ends
@@ -92,10 +101,18 @@ func NewResNet101(in, w int64) *ResNet {
 // Features returns layer4's output (32w channels at 1/16) and layer1's
 // (4w channels at 1/4).
 func (r *ResNet) Features(x *torch.Tensor) (high, low *torch.Tensor) {
-	x = r.bn1.Forward(r.conv1.Forward(x)).Relu()
-	x = r.bn2.Forward(r.conv2.Forward(x)).Relu()
-	x = r.conv3.Forward(x).Relu()
-	low = r.layers[0].Forward(r.maxpool.Forward(x))
-	high = r.layers[3].Forward(r.layers[2].Forward(r.layers[1].Forward(low)))
+	c1 := r.conv1.Forward(x)
+	b1 := relu(r.bn1.Forward(c1))
+	c2 := r.conv2.Forward(b1)
+	b2 := relu(r.bn2.Forward(c2))
+	c3 := relu(r.conv3.Forward(b2)) // conv backward needs its input, not its output
+	p := r.maxpool.Forward(c3)
+	free(c1, b1, c2, b2, c3)
+	low = r.layers[0].Forward(p)
+	p.Free()
+	l2 := r.layers[1].Forward(low)
+	l3 := r.layers[2].Forward(l2)
+	high = r.layers[3].Forward(l3)
+	free(l2, l3)
 	return high, low
 }
