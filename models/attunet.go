@@ -18,7 +18,7 @@ type convBlock struct {
 
 func newConvBlock(in, out int64) *convBlock {
 	b := &convBlock{}
-	b.seq = nn.Register(&b.Base, "conv", nn.Seq(append(cbr(in, out, 3, nn.Padding(1)), cbr(out, out, 3, nn.Padding(1))...)...))
+	b.seq = nn.Register(&b.Base, "conv", doubleCBR(in, out, out))
 	return b
 }
 

@@ -118,6 +118,12 @@ func cbr(in, out, k int64, opts ...nn.Option) []nn.Module {
 	return []nn.Module{nn.NewConv2d(in, out, k, opts...), nn.NewBatchNorm2d(out), nn.ReLUInPlace()}
 }
 
+// doubleCBR is (conv3 + BN + ReLU) × 2, in → mid → out channels: the
+// U-Net family's basic block.
+func doubleCBR(in, mid, out int64) *nn.Sequential {
+	return nn.Seq(append(cbr(in, mid, 3, nn.Padding(1)), cbr(mid, out, 3, nn.Padding(1))...)...)
+}
+
 // relu applies ReLU in place and returns t; use it only where autograd does
 // not need t again (after BatchNorm or an addition).
 func relu(t *torch.Tensor) *torch.Tensor {

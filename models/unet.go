@@ -19,7 +19,7 @@ type DoubleConv struct {
 // NewDoubleConv maps in → mid → out channels.
 func NewDoubleConv(in, out, mid int64) *DoubleConv {
 	d := &DoubleConv{}
-	d.seq = nn.Register(&d.Base, "double_conv", nn.Seq(append(cbr(in, mid, 3, nn.Padding(1)), cbr(mid, out, 3, nn.Padding(1))...)...))
+	d.seq = nn.Register(&d.Base, "double_conv", doubleCBR(in, mid, out))
 	return d
 }
 
