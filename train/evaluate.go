@@ -88,10 +88,6 @@ func evaluate(ctx context.Context, e evalSetup, samples []data.Sample, keep func
 	if keep != nil {
 		out.Pred, out.Truth = map[string][]int64{}, map[string][]int64{}
 	}
-	orig := map[string][2]int{}
-	for _, s := range samples {
-		orig[s.Image] = [2]int{}
-	}
 	spacing := spacingOf(e.ds, size)
 	byPath := map[string]data.Sample{}
 	for _, s := range samples {
