@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/jmedseg/jmedseg/augment"
 	"github.com/jmedseg/jmedseg/data"
 )
 
@@ -40,6 +41,26 @@ func dataCommand() *cli.Command {
 						return printJSON(c.App.Writer, rep)
 					}
 					fmt.Fprintf(c.App.Writer, "data set written to %s\n", rep.Out)
+					return nil
+				},
+			},
+			{
+				Name:  "shift",
+				Usage: "write a shifted test split: each image of --from photographed from a screen with a phone (perspective, moiré, glare, colour cast, blur, JPEG)",
+				Flags: withCommon(
+					&cli.StringFlag{Name: "data", Required: true, Usage: "data set directory"},
+					&cli.StringFlag{Name: "from", Value: "test", Usage: "source split"},
+					&cli.StringFlag{Name: "to", Value: "test_phone", Usage: "new split"},
+				),
+				Action: func(c *cli.Context) error {
+					n, err := augment.WriteShifted(c.Context, c.String("data"), c.String("from"), c.String("to"), augment.PhonePhoto(), c.Uint64("seed"))
+					if err != nil {
+						return err
+					}
+					if c.Bool("json") {
+						return printJSON(c.App.Writer, map[string]any{"split": c.String("to"), "pairs": n})
+					}
+					fmt.Fprintf(c.App.Writer, "%d pairs written to split %s of %s\n", n, c.String("to"), c.String("data"))
 					return nil
 				},
 			},

@@ -39,6 +39,7 @@ func trainCommand() *cli.Command {
 			&cli.BoolFlag{Name: "resume", Usage: "continue exactly from OUT/last.safetensors"},
 			&cli.IntFlag{Name: "workers", Usage: "data loading goroutines (default GOMAXPROCS)"},
 			&cli.IntFlag{Name: "limit-batches", Usage: "cap batches per epoch (smoke tests)"},
+			&cli.BoolFlag{Name: "skip-bad", Usage: "skip unreadable training samples (each reported) instead of stopping"},
 		),
 		Action: func(c *cli.Context) error {
 			if _, err := setup(c); err != nil {
@@ -55,7 +56,7 @@ func trainCommand() *cli.Command {
 				Decay: c.Float64("weight-decay"), Poly: c.Bool("poly"), Loss: c.String("loss"), Aug: c.Bool("aug"),
 				Geometric: c.Bool("geometric"), STN: c.Bool("stn"), Size: size, Workers: c.Int("workers"), Seed: c.Uint64("seed"),
 				Device: c.String("device"), Threads: c.Int("threads"), Resume: c.Bool("resume"),
-				Pretrained: c.String("pretrained"), LimitBatches: c.Int("limit-batches"),
+				Pretrained: c.String("pretrained"), LimitBatches: c.Int("limit-batches"), SkipBad: c.Bool("skip-bad"),
 			}
 			t, err := train.New(opt)
 			if err != nil {

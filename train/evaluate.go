@@ -15,11 +15,13 @@ import (
 type Evaluation struct {
 	Loss    float64
 	Metrics metric.Report
-	// Pred holds each image's predicted class map by image path, when asked
+	// Pred holds each image's predicted class map by sample ID, when asked
 	// for (to draw overlays).
 	Pred map[string][]int64
 	// Truth holds the true class maps likewise.
 	Truth map[string][]int64
+	// Path maps sample IDs (the file stems the metrics report) to image files.
+	Path map[string]string
 	// Size is the H, W of the maps.
 	Size [2]int
 }
@@ -84,7 +86,7 @@ func evaluate(ctx context.Context, e evalSetup, samples []data.Sample, keep func
 		return nil, err
 	}
 	ev := metric.NewEvaluator(len(e.info.Classes), e.info.Classes, -1)
-	out := &Evaluation{Size: size}
+	out := &Evaluation{Size: size, Path: map[string]string{}}
 	if keep != nil {
 		out.Pred, out.Truth = map[string][]int64{}, map[string][]int64{}
 	}
@@ -125,14 +127,19 @@ func evaluate(ctx context.Context, e evalSetup, samples []data.Sample, keep func
 				p := pred[i*h*w : (i+1)*h*w]
 				tr := b.Mask.Data[i*h*w : (i+1)*h*w]
 				smp := byPath[name]
+				id := smp.ID
+				if id == "" {
+					id = name
+				}
+				out.Path[id] = name
 				oh, ow := originalSize(smp)
-				if err := ev.Add(name, smp.Group, p, tr, h, w, spacing(name, oh, ow)); err != nil {
+				if err := ev.Add(id, smp.Group, p, tr, h, w, spacing(name, oh, ow)); err != nil {
 					berr = err
 					return
 				}
-				if keep != nil && keep(name) {
-					out.Pred[name] = append([]int64(nil), p...)
-					out.Truth[name] = append([]int64(nil), tr...)
+				if keep != nil && keep(id) {
+					out.Pred[id] = append([]int64(nil), p...)
+					out.Truth[id] = append([]int64(nil), tr...)
 				}
 			}
 		})

@@ -45,6 +45,9 @@ type Options struct {
 	ValSplit   string `json:"val_split"`
 	// Overlays is the number of best and of worst test images drawn (3).
 	Overlays int `json:"overlays"`
+	// SkipBad skips training samples that cannot be read (reported by file
+	// name and counted) instead of stopping.
+	SkipBad bool `json:"skip_bad,omitempty"`
 	// LimitBatches, when positive, caps the batches per epoch (smoke tests).
 	LimitBatches int `json:"limit_batches,omitempty"`
 }

@@ -103,7 +103,7 @@ func TestSplits(ctx context.Context, e evalSetup, splits []string, out string, o
 
 func drawOverlays(out, split string, ev *Evaluation, n int) ([]string, error) {
 	return report.SaveOverlays(out, split, ev.Metrics, n, func(id string) (report.Sample, error) {
-		img, err := data.ReadImage(id)
+		img, err := data.ReadImage(ev.Path[id])
 		if err != nil {
 			return report.Sample{}, err
 		}

@@ -212,7 +212,7 @@ func New(opt Options) (*Trainer, error) {
 		tf = chain
 	}
 	t.train, err = data.NewLoader(trainSamples, data.LoaderOptions{BatchSize: opt.Batch, Workers: opt.Workers, Shuffle: true,
-		Seed: opt.Seed, Transform: tf, Channels: channels, Classes: ncls, DropLast: len(trainSamples) > opt.Batch})
+		Seed: opt.Seed, Transform: tf, Channels: channels, Classes: ncls, DropLast: len(trainSamples) > opt.Batch, SkipBad: opt.SkipBad})
 	if err != nil {
 		t.Close()
 		return nil, err
@@ -388,6 +388,9 @@ func (t *Trainer) Fit(ctx context.Context) error {
 			}
 			if done >= steps {
 				break
+			}
+			for _, bad := range b.Skipped {
+				t.emit(Event{Kind: "info", Message: "skipped: " + bad.Error()})
 			}
 			if epoch == t.startEp && done < t.skip {
 				done++ // already trained before the interruption
