@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jmedseg/jmedseg/models"
+	"github.com/jmedseg/jmedseg/report"
 	"github.com/jmedseg/jmedseg/train"
 )
 
@@ -85,25 +86,11 @@ func trainCommand() *cli.Command {
 }
 
 // summaries are the headline figures of each test split for --json.
-func summaries(run any) any {
-	b, _ := json.Marshal(run)
-	var m struct {
-		Tests []struct {
-			Split   string `json:"split"`
-			Metrics struct {
-				Split struct {
-					Foreground any `json:"foreground_mean"`
-					All        any `json:"all_class_mean"`
-				} `json:"split"`
-				Surface any `json:"surface"`
-			} `json:"metrics"`
-		} `json:"tests"`
-	}
-	_ = json.Unmarshal(b, &m)
+func summaries(run *report.Run) []map[string]any {
 	out := []map[string]any{}
-	for _, t := range m.Tests {
+	for _, t := range run.Tests {
 		out = append(out, map[string]any{"split": t.Split, "foreground_mean": t.Metrics.Split.Foreground,
-			"all_class_mean": t.Metrics.Split.All, "surface": t.Metrics.Surface})
+			"all_class_mean": t.Metrics.Split.AllClasses, "surface": t.Metrics.Surface})
 	}
 	return out
 }

@@ -9,6 +9,7 @@ import (
 	"image/color"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/disintegration/gift"
@@ -134,27 +135,16 @@ func writeLabels(path string, pred []int64, w, h int) error {
 		}
 		return npy.WriteFile(path, a)
 	}
-	img := image.NewGray16(image.Rect(0, 0, w, h))
-	max := int64(0)
-	for _, v := range pred {
-		max = maxI(max, v)
-	}
-	if max < 256 {
+	if slices.Max(pred) < 256 {
 		g := image.NewGray(image.Rect(0, 0, w, h))
 		for i, v := range pred {
 			g.Pix[i] = uint8(v)
 		}
 		return report.SavePNG(path, g)
 	}
+	img := image.NewGray16(image.Rect(0, 0, w, h))
 	for i, v := range pred {
 		img.SetGray16(i%w, i/w, color.Gray16{Y: uint16(v)})
 	}
 	return report.SavePNG(path, img)
-}
-
-func maxI(a, b int64) int64 {
-	if a > b {
-		return a
-	}
-	return b
 }

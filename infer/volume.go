@@ -1,6 +1,7 @@
 package infer
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
@@ -14,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/jmedseg/jmedseg/data/nifti"
+	"github.com/jmedseg/jmedseg/internal/atomicfile"
 )
 
 // Volume predicts every axial slice of a NIfTI volume and writes the label
@@ -90,12 +92,9 @@ func percentiles(xs []float64, lo, hi float64) (float64, float64) {
 // writeLabelVolume writes labels with the input file's NIfTI-1 header,
 // changing only the datatype, scaling and data offset. Written atomically.
 func writeLabelVolume(in, out string, labels []int64) error {
-	raw, err := readMaybeGzip(in)
+	raw, err := readHeader(in)
 	if err != nil {
 		return err
-	}
-	if len(raw) < 348 {
-		return fmt.Errorf("%s: too short for a NIfTI-1 header", in)
 	}
 	var bo binary.ByteOrder = binary.LittleEndian
 	if binary.LittleEndian.Uint32(raw[0:4]) != 348 {
@@ -104,7 +103,7 @@ func writeLabelVolume(in, out string, labels []int64) error {
 		}
 		bo = binary.BigEndian
 	}
-	hdr := append([]byte(nil), raw[:348]...)
+	hdr := raw // ours to patch
 	maxL := int64(0)
 	for _, l := range labels {
 		maxL = max(maxL, l)
@@ -145,49 +144,34 @@ func writeLabelVolume(in, out string, labels []int64) error {
 		}
 		payload = z.Bytes()
 	}
-	return atomicWrite(out, payload)
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	return atomicfile.Write(out, func(w io.Writer) error { _, err := w.Write(payload); return err })
 }
 
-func readMaybeGzip(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+// readHeader returns the first 348 bytes (the NIfTI-1 header) of a .nii or
+// .nii.gz file, decompressing no more than that.
+func readHeader(path string) ([]byte, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > 2 && b[0] == 0x1f && b[1] == 0x8b {
-		zr, err := gzip.NewReader(bytes.NewReader(b))
+	defer f.Close()
+	br := bufio.NewReader(f)
+	var r io.Reader = br
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		// The header is all we need; cap what is read.
-		return io.ReadAll(io.LimitReader(zr, 1<<30))
+		r = zr
 	}
-	return b, nil
-}
-
-func atomicWrite(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+	hdr := make([]byte, 348)
+	if _, err := io.ReadFull(r, hdr); err != nil {
+		return nil, fmt.Errorf("%s: too short for a NIfTI-1 header: %w", path, err)
 	}
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	if _, err = f.Write(b); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
+	return hdr, nil
 }
 
 // frame maps model pixels to RAS voxel coordinates of an axial plane:

@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sync"
 
 	"github.com/jmedseg/jmedseg/augment"
 	"github.com/jmedseg/jmedseg/data"
+	"github.com/jmedseg/jmedseg/loss"
 	"github.com/jmedseg/jmedseg/metric"
 	"github.com/jmedseg/jmedseg/torch"
+	"github.com/jmedseg/jmedseg/torch/nn"
 )
 
 // Evaluation is a model's result on a split.
@@ -29,27 +32,29 @@ type Evaluation struct {
 // Evaluate scores the current model on samples in evaluation mode.
 // keep, when non-nil, selects images whose maps are kept in the result.
 func (t *Trainer) Evaluate(ctx context.Context, samples []data.Sample, keep func(id string) bool) (*Evaluation, error) {
-	return evaluate(ctx, evalSetup{model: t.model, dev: t.dev, info: t.info, ds: t.ds, batch: t.opt.Batch, workers: t.opt.Workers, lossFn: t.lossFn}, samples, keep)
+	return evaluate(ctx, t.evalSetup(t.model), samples, keep)
+}
+
+func (t *Trainer) evalSetup(m nn.Module) evalSetup {
+	return evalSetup{model: m, dev: t.dev, info: t.info, ds: t.ds, batch: t.opt.Batch, workers: t.opt.Workers, lossFn: t.lossFn, spacing: t.spacing}
 }
 
 type evalSetup struct {
-	model interface {
-		Forward(*torch.Tensor) *torch.Tensor
-		Train(bool)
-	}
+	model   nn.Module
 	dev     torch.Device
 	info    ModelInfo
 	ds      *data.Dataset
 	batch   int
 	workers int
-	lossFn  interface {
-		Forward(logits, target *torch.Tensor) *torch.Tensor
-	}
+	lossFn  loss.Loss
+	spacing func(path string) [2]float64 // from spacingOf
 }
 
 // spacingOf finds each image's pixel spacing (row, column) in mm at the
 // model's input size, from dataset.json; 1 mm where nothing is recorded.
-func spacingOf(ds *data.Dataset, size [2]int) func(path string, h, w int) [2]float64 {
+// Images of unrecorded size are read once to learn it; the result is
+// remembered, so evaluating every epoch does not read them again.
+func spacingOf(ds *data.Dataset, size [2]int) func(path string) [2]float64 {
 	per := map[string][]float64{}
 	var all []float64
 	if m := ds.Manifest; m != nil {
@@ -60,7 +65,13 @@ func spacingOf(ds *data.Dataset, size [2]int) func(path string, h, w int) [2]flo
 			}
 		}
 	}
-	return func(path string, h, w int) [2]float64 {
+	var mu sync.Mutex
+	known := map[string][2]int{} // stored image sizes (H, W)
+	var common [2]int
+	if m := ds.Manifest; m != nil && m.Width > 0 && m.Height > 0 {
+		common = [2]int{m.Height, m.Width}
+	}
+	return func(path string) [2]float64 {
 		sp := per[filepath.Clean(path)]
 		if sp == nil {
 			sp = all
@@ -68,11 +79,21 @@ func spacingOf(ds *data.Dataset, size [2]int) func(path string, h, w int) [2]flo
 		if len(sp) != 2 {
 			return [2]float64{1, 1}
 		}
+		hw := common
+		if hw == [2]int{} {
+			mu.Lock()
+			var ok bool
+			if hw, ok = known[path]; !ok {
+				hw = storedSize(path)
+				known[path] = hw
+			}
+			mu.Unlock()
+		}
 		// dataset.json stores (x, y); scale for any resizing to the model size.
 		sy, sx := sp[1], sp[0]
-		if size[0] > 0 && h > 0 {
-			sy *= float64(h) / float64(size[0])
-			sx *= float64(w) / float64(size[1])
+		if size[0] > 0 && hw[0] > 0 {
+			sy *= float64(hw[0]) / float64(size[0])
+			sx *= float64(hw[1]) / float64(size[1])
 		}
 		return [2]float64{sy, sx}
 	}
@@ -90,7 +111,6 @@ func evaluate(ctx context.Context, e evalSetup, samples []data.Sample, keep func
 	if keep != nil {
 		out.Pred, out.Truth = map[string][]int64{}, map[string][]int64{}
 	}
-	spacing := spacingOf(e.ds, size)
 	byPath := map[string]data.Sample{}
 	for _, s := range samples {
 		byPath[s.Image] = s
@@ -132,8 +152,7 @@ func evaluate(ctx context.Context, e evalSetup, samples []data.Sample, keep func
 					id = name
 				}
 				out.Path[id] = name
-				oh, ow := originalSize(smp)
-				if err := ev.Add(id, smp.Group, p, tr, h, w, spacing(name, oh, ow)); err != nil {
+				if err := ev.Add(id, smp.Group, p, tr, h, w, e.spacing(name)); err != nil {
 					berr = err
 					return
 				}
@@ -154,26 +173,13 @@ func evaluate(ctx context.Context, e evalSetup, samples []data.Sample, keep func
 	return out, nil
 }
 
-// originalSize is the stored image size of a sample (0, 0 if unreadable;
+// storedSize is the H, W of an image file (zero if unreadable: the
 // spacing then stays as recorded).
-func originalSize(s data.Sample) (int, int) {
-	img, err := data.ReadImage(s.Image)
+func storedSize(path string) [2]int {
+	img, err := data.ReadImage(path)
 	if err != nil {
-		return 0, 0
+		return [2]int{}
 	}
 	b := img.Bounds()
-	return b.Dy(), b.Dx()
-}
-
-// lossForTest is the loss reported when testing a checkpoint: cross-entropy.
-func lossForTest() interface {
-	Forward(logits, target *torch.Tensor) *torch.Tensor
-} {
-	return ceLoss{}
-}
-
-type ceLoss struct{}
-
-func (ceLoss) Forward(logits, target *torch.Tensor) *torch.Tensor {
-	return torch.CrossEntropy(logits, target, nil, torch.ReduceMean, torch.NoIgnoreIndex, 0)
+	return [2]int{b.Dy(), b.Dx()}
 }

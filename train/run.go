@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jmedseg/jmedseg/data"
+	"github.com/jmedseg/jmedseg/loss"
 	"github.com/jmedseg/jmedseg/report"
 	"github.com/jmedseg/jmedseg/torch"
 )
@@ -42,7 +43,8 @@ func (t *Trainer) Run(ctx context.Context) (*report.Run, error) {
 	if fitErr != nil {
 		r.Notes = append(r.Notes, "Training stopped early: "+fitErr.Error())
 	}
-	setup := evalSetup{model: best, dev: t.dev, info: info, ds: t.ds, batch: t.opt.Batch, workers: t.opt.Workers, lossFn: t.lossFn}
+	setup := t.evalSetup(best)
+	setup.info = info
 	tests, err := TestSplits(ctx, setup, t.testSplits(), t.opt.Out, t.opt.Overlays, t.emit)
 	if err != nil {
 		return nil, err
@@ -143,11 +145,11 @@ func Test(ctx context.Context, checkpoint, dataDir string, splits []string, out 
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, err
 	}
-	lossFn := lossForTest()
 	if batch <= 0 {
 		batch = 8
 	}
-	setup := evalSetup{model: m, dev: dev, info: info, ds: ds, batch: batch, lossFn: lossFn}
+	setup := evalSetup{model: m, dev: dev, info: info, ds: ds, batch: batch, spacing: spacingOf(ds, info.Size),
+		lossFn: loss.CrossEntropy{IgnoreIndex: loss.NoIgnore}} // the checkpoint does not record its training loss
 	start := time.Now()
 	tests, err := TestSplits(ctx, setup, splits, out, 3, nil)
 	if err != nil {

@@ -56,25 +56,25 @@ type Trainer struct {
 	opt     Options
 	OnEvent func(Event) // progress; may be nil
 
-	dev      torch.Device
-	ds       *data.Dataset
-	classes  []string
-	spec     models.Spec
-	info     ModelInfo
-	model    nn.Module
-	optim    optim.Optimizer
-	sched    *optim.Scheduler
-	lossFn   loss.Loss
-	train    *data.Loader
-	val      []data.Sample
-	history  report.History
-	best     float64
-	bestEp   int
-	step     int64
-	startEp  int
-	skip     int // batches of startEp already done (resume after an interrupt)
-	started  time.Time
-	loadSize [2]int
+	dev     torch.Device
+	ds      *data.Dataset
+	classes []string
+	spec    models.Spec
+	info    ModelInfo
+	model   nn.Module
+	optim   optim.Optimizer
+	sched   *optim.Scheduler
+	lossFn  loss.Loss
+	train   *data.Loader
+	val     []data.Sample
+	history report.History
+	best    float64
+	bestEp  int
+	step    int64
+	startEp int
+	skip    int // batches of startEp already done (resume after an interrupt)
+	started time.Time
+	spacing func(path string) [2]float64
 }
 
 func (t *Trainer) emit(e Event) {
@@ -156,11 +156,11 @@ func New(opt Options) (*Trainer, error) {
 	if err := t.spec.CheckSize(int64(size[0]), int64(size[1])); err != nil {
 		return nil, fmt.Errorf("train: %w (choose --size)", err)
 	}
-	t.loadSize = size
 	cfg := opt.Net
 	cfg.InChannels, cfg.Classes = int64(channels), int64(ncls)
 	cfg = t.spec.Resolve(cfg)
 	t.info = ModelInfo{Model: t.spec.Name, Config: cfg, Classes: t.classes, Size: size, Spacing: spacing, STN: opt.STN}
+	t.spacing = spacingOf(t.ds, size)
 
 	if t.model, err = models.New(opt.Model, cfg); err != nil {
 		return nil, err
@@ -189,10 +189,6 @@ func New(opt Options) (*Trainer, error) {
 		t.Close()
 		return nil, err
 	}
-	if err := t.buildOptimizer(); err != nil {
-		t.Close()
-		return nil, err
-	}
 	var tf data.Transform
 	var chain augment.Pipeline
 	if size != [2]int{} {
@@ -214,6 +210,10 @@ func New(opt Options) (*Trainer, error) {
 	t.train, err = data.NewLoader(trainSamples, data.LoaderOptions{BatchSize: opt.Batch, Workers: opt.Workers, Shuffle: true,
 		Seed: opt.Seed, Transform: tf, Channels: channels, Classes: ncls, DropLast: len(trainSamples) > opt.Batch, SkipBad: opt.SkipBad})
 	if err != nil {
+		t.Close()
+		return nil, err
+	}
+	if err := t.buildOptimizer(); err != nil { // after the loader: poly needs the steps per epoch
 		t.Close()
 		return nil, err
 	}
@@ -254,26 +254,10 @@ func (t *Trainer) buildOptimizer() error {
 	}
 	sched := optim.Schedule(func(base float64, _ int) float64 { return base })
 	if t.opt.Poly {
-		sched = optim.Poly(t.opt.Epochs*t.stepsPerEpochFor(), 0.9)
+		sched = optim.Poly(t.opt.Epochs*t.stepsPerEpoch(), 0.9)
 	}
 	t.sched = optim.NewScheduler(t.optim, sched)
 	return nil
-}
-
-// stepsPerEpochFor is stepsPerEpoch before the loader exists.
-func (t *Trainer) stepsPerEpochFor() int {
-	if t.train != nil {
-		return t.stepsPerEpoch()
-	}
-	n, _ := t.ds.Split(t.opt.TrainSplit)
-	steps := len(n) / t.opt.Batch
-	if steps == 0 || len(n) <= t.opt.Batch {
-		steps = 1
-	}
-	if t.opt.LimitBatches > 0 && t.opt.LimitBatches < steps {
-		steps = t.opt.LimitBatches
-	}
-	return steps
 }
 
 // Close frees the model and optimizer.
