@@ -112,7 +112,13 @@ func argErr(op string, ts ...*Tensor) error {
 		case t.err != nil:
 			return t.err
 		case t.h == nil:
-			return &Error{Op: op, Msg: fmt.Sprintf("argument %d was freed", i+1), Kind: KindFreed}
+			msg := fmt.Sprintf("argument %d was freed", i+1)
+			if t.freedAt != "" {
+				msg += " at " + t.freedAt
+			} else if !debugFree {
+				msg += " (set " + DebugFreeEnv + "=1 to record where)"
+			}
+			return &Error{Op: op, Msg: msg, Kind: KindFreed}
 		}
 	}
 	return nil

@@ -58,13 +58,13 @@ func (s *Scope) Track(t *Tensor) *Tensor {
 	return t
 }
 
-// Len is the number of tensors the scope currently owns.
+// Len is the number of live tensors the scope currently owns.
 func (s *Scope) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
 	for _, t := range s.ts {
-		if t.scope == s {
+		if t.scope == s && !t.freed.Load() {
 			n++
 		}
 	}

@@ -27,7 +27,9 @@ import (
 type Tensor struct {
 	h       C.jt_tensor
 	err     error
-	scope   *Scope
+	scope   *Scope // guarded by scope.mu
+	freed   atomic.Bool
+	freedAt string // where Free ran, when JMEDSEG_DEBUG_FREE is set
 	cleanup runtime.Cleanup
 }
 
@@ -95,14 +97,32 @@ func (t *Tensor) Err() error {
 	return t.err
 }
 
-// Free releases the tensor now. It is safe to call twice and on a failed tensor.
+// Free releases the tensor now. It is safe to call twice, from several
+// goroutines at once (one of them frees), and on a failed tensor.
 func (t *Tensor) Free() {
-	if t == nil || t.h == nil {
+	if t == nil || t.freed.Swap(true) {
 		return
 	}
+	h := t.h
+	if h == nil {
+		return
+	}
+	if debugFree {
+		t.freedAt = freeSite()
+	}
 	t.cleanup.Stop()
-	C.jt_free(t.h)
+	C.jt_free(h)
 	t.h = nil
+}
+
+// Alias returns a new handle to the same tensor (same storage and autograd
+// identity) in t's scope, so that freeing one handle leaves the other valid.
+// Modules that work in place return an alias of their input.
+func (t *Tensor) Alias() *Tensor {
+	if err := argErr("alias", t); err != nil {
+		return errTensor(err)
+	}
+	return t.scope.Track(t.Shallow())
 }
 
 // Valid reports whether t holds a live tensor (no error, not freed).

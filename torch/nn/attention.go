@@ -74,7 +74,7 @@ func (m *MultiheadAttention) Attend(query, key, value *torch.Tensor, o AttnOptio
 		return torch.FromError(err), nil
 	}
 	var w *torch.Tensor
-	out = run(query, func(q *torch.Tensor) *torch.Tensor {
+	out = Frame(query, func(q *torch.Tensor) *torch.Tensor {
 		sc := q.Scope()
 		k, v := key, value
 		self := key == query && value == query
@@ -225,7 +225,7 @@ func (m *TransformerEncoderLayer) Forward(x *torch.Tensor) *torch.Tensor {
 // Encode encodes src with an optional attention mask and key padding mask
 // (see AttnOptions).
 func (m *TransformerEncoderLayer) Encode(src, mask, keyPadding *torch.Tensor) *torch.Tensor {
-	return run(src, func(x *torch.Tensor) *torch.Tensor {
+	return Frame(src, func(x *torch.Tensor) *torch.Tensor {
 		sa := func(x *torch.Tensor) *torch.Tensor {
 			out, _ := m.SelfAttn.Attend(x, x, x, AttnOptions{AttnMask: mask, KeyPaddingMask: keyPadding})
 			return m.Dropout1.Forward(out)

@@ -34,15 +34,12 @@ func (s *Sequential) Len() int { return len(s.mods) }
 // At returns child i.
 func (s *Sequential) At(i int) Module { return s.mods[i] }
 
-// Forward applies every child in turn. Each intermediate's handle is freed
-// as soon as the next child has used it, as PyTorch drops its references:
-// autograd keeps its own reference to whatever backward needs, so this only
-// lowers peak memory. The input itself is never freed.
+// Forward applies every child in turn, in a Frame. Each intermediate's
+// handle is freed as soon as the next child has used it, as PyTorch drops
+// its references: autograd keeps its own reference to whatever backward
+// needs, so this only lowers peak memory. The input itself is never freed.
 func (s *Sequential) Forward(x *torch.Tensor) *torch.Tensor {
-	if len(s.mods) == 0 {
-		return x.Scope().Track(x.Shallow())
-	}
-	return run(x, func(in *torch.Tensor) *torch.Tensor {
+	return Frame(x, func(in *torch.Tensor) *torch.Tensor {
 		x := in
 		for _, m := range s.mods {
 			y := m.Forward(x)
@@ -83,3 +80,21 @@ func (l *List) Len() int { return len(l.nodes) }
 
 // At returns child i.
 func (l *List) At(i int) Node { return l.nodes[i] }
+
+// Path is a module whose only child is m, registered as name: the path-only
+// level of a state-dict key ("outc.conv.weight" from Path("conv", conv)),
+// without a Go type for it.
+type Path struct {
+	Base
+	M Module
+}
+
+// NewPath wraps m as child name.
+func NewPath(name string, m Module) *Path {
+	p := &Path{M: m}
+	p.RegisterModule(name, m)
+	return p
+}
+
+// Forward applies the child.
+func (p *Path) Forward(x *torch.Tensor) *torch.Tensor { return p.M.Forward(x) }

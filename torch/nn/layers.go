@@ -23,16 +23,19 @@ func (m *Func) String() string { return m.Name }
 // ReLU is torch.nn.ReLU.
 func ReLU() *Func { return Fn("ReLU", (*torch.Tensor).Relu) }
 
-// ReLUInPlace is ReLU(inplace=True): it overwrites its input and returns it,
-// saving a tensor per call. Use it where autograd does not need the input
-// again, e.g. after BatchNorm.
-func ReLUInPlace() *Func {
-	return Fn("ReLU", func(x *torch.Tensor) *torch.Tensor {
-		if err := x.ReluInPlace(); err != nil {
-			return torch.FromError(err)
-		}
-		return x
-	})
+// ReLUInPlace is ReLU(inplace=True): it overwrites its input, saving a
+// tensor per call, and returns a new handle to it (an Alias), so freeing
+// the result never frees the input's handle. Use it where autograd does
+// not need the input again, e.g. after BatchNorm.
+func ReLUInPlace() *Func { return Fn("ReLU", ReluInPlace) }
+
+// ReluInPlace applies ReLU to x in place and returns an alias of x: the
+// functional form of ReLUInPlace, for the same places.
+func ReluInPlace(x *torch.Tensor) *torch.Tensor {
+	if err := x.ReluInPlace(); err != nil {
+		return torch.FromError(err)
+	}
+	return x.Alias()
 }
 
 // ReLU6 is torch.nn.ReLU6.

@@ -69,6 +69,20 @@ type Module interface {
 	Forward(x *torch.Tensor) *torch.Tensor
 }
 
+// Merger is a module of several inputs, in an order its doc states (a
+// decoder block's up-path then its skip, say).
+type Merger interface {
+	Node
+	Merge(xs ...*torch.Tensor) *torch.Tensor
+}
+
+// Splitter is a module of one input and several outputs, in an order its
+// doc states (encoder taps shallow to deep, side outputs, a pooling index).
+type Splitter interface {
+	Node
+	Split(x *torch.Tensor) []*torch.Tensor
+}
+
 // Named is a tensor with its state-dict path.
 type Named struct {
 	Name   string
@@ -511,18 +525,6 @@ func sameShape(a, b []int64) bool {
 		}
 	}
 	return true
-}
-
-// run evaluates f in a scope so that its intermediates are freed: x's own
-// scope when it has one, or else a temporary scope of which only the result
-// survives (owned by the caller, as any result of an unscoped input).
-func run(x *torch.Tensor, f func(x *torch.Tensor) *torch.Tensor) *torch.Tensor {
-	if x.Err() != nil || x.Scope() != nil {
-		return f(x)
-	}
-	s := torch.NewScope()
-	defer s.Close()
-	return f(s.Track(x.Shallow())).Keep()
 }
 
 // fail returns a tensor carrying a module error.
