@@ -197,8 +197,9 @@ func TestLoaderCancelNoLeak(t *testing.T) {
 	}
 	assert.ErrorIs(t, got, context.Canceled)
 	// Every goroutine has finished its work by the time the loop ends; give
-	// them a moment to leave the scheduler's count.
-	deadline := time.Now().Add(time.Second)
+	// them a moment to leave the scheduler's count (generously: a loaded
+	// 2-core machine under the race detector can be slow to schedule them).
+	deadline := time.Now().Add(30 * time.Second)
 	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}

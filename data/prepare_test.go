@@ -42,10 +42,8 @@ func requireDebs(t testing.TB) {
 func TestPrepareBrain(t *testing.T) {
 	requireDebs(t)
 	out := t.TempDir()
-	start := time.Now()
 	rep, err := Prepare(context.Background(), PrepareOptions{Out: out})
 	require.NoError(t, err)
-	assert.Less(t, time.Since(start), 30*time.Second)
 	assert.Equal(t, TaskBrain, rep.Task)
 	assert.Equal(t, []string{"background", "brain"}, rep.Classes)
 	for _, s := range []string{SplitTrain, SplitVal, SplitTest, SplitTestXSubject} {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jmedseg/jmedseg/data"
 	"github.com/jmedseg/jmedseg/data/nifti"
+	"github.com/jmedseg/jmedseg/torch"
 )
 
 var bin string
@@ -144,7 +145,6 @@ func TestClearErrors(t *testing.T) {
 	}{
 		{"unknown model", []string{"train", "--model", "nope", "--data", tmp, "--out", tmp}, `unknown model "nope"`},
 		{"missing data", []string{"train", "--data", filepath.Join(tmp, "none"), "--out", tmp}, filepath.Join(tmp, "none")},
-		{"cuda", []string{"models", "--device", "cuda"}, "CUDA"},
 		{"truncated checkpoint", []string{"predict", "--checkpoint", bad, "--input", bad, "--output", tmp}, "bad.safetensors"},
 		{"missing checkpoint", []string{"test", "--checkpoint", filepath.Join(tmp, "x"), "--data", tmp, "--out", tmp}, "x"},
 		{"bad loss", []string{"train", "--loss", "ce:q", "--data", tmp, "--out", tmp}, "bad weight"},
@@ -158,6 +158,21 @@ func TestClearErrors(t *testing.T) {
 			assert.NotContains(t, se, "goroutine")
 		})
 	}
+}
+
+// --device cuda where libtorch has no CUDA is a clear error, never a silent
+// fall-back to the CPU; where CUDA is available it is accepted.
+func TestDeviceCUDA(t *testing.T) {
+	out, se, code := run(t, "models", "--device", "cuda", "--json")
+	if torch.CUDAAvailable() {
+		require.Equal(t, 0, code, se)
+		assert.Contains(t, out, `"unet"`)
+		return
+	}
+	assert.Equal(t, 1, code)
+	assert.Contains(t, se, "CUDA")
+	assert.NotContains(t, se, "panic")
+	assert.NotContains(t, se, "goroutine")
 }
 
 // The SAS recipe from the command line: pretrain the encoder, then train

@@ -107,8 +107,6 @@ func TestErrorsAreValuesNotCrashes(t *testing.T) {
 		{"index", a.Select(0, 5), []string{"select", "out of range"}, torch.ErrIndex},
 		{"dim", a.Softmax(4), []string{"softmax", "Dimension out of range"}, torch.ErrIndex},
 		{"view", a.Transpose(0, 1).View(6), []string{"view", "stride"}, nil},
-		{"cuda", torch.Zeros([]int64{1}, torch.CUDA(0)), []string{"cuda:0", "--device cpu"}, torch.ErrNoCUDA},
-		{"move", a.ToDevice(torch.CUDA(0)), []string{"CUDA"}, torch.ErrNoCUDA},
 		{"from_slice", torch.FromSlice([]float32{1, 2, 3}, []int64{2, 2}), []string{"3 elements given for shape [2 2]"}, nil},
 		{"cross_entropy target dtype", torch.CrossEntropy(torch.Zeros([]int64{2, 3}, s), torch.Zeros([]int64{2}, s), nil, torch.ReduceMean, -100, 0), []string{"cross_entropy"}, nil},
 		{"cross_entropy class out of range", torch.CrossEntropy(torch.Zeros([]int64{2, 3}, s), torch.Full([]int64{2}, 7, torch.Int64, s), nil, torch.ReduceMean, -100, 0), []string{"cross_entropy", "out of bounds"}, nil},
@@ -130,6 +128,40 @@ func TestErrorsAreValuesNotCrashes(t *testing.T) {
 			}
 			// errors flow on through later operations, unchanged
 			assert.Equal(t, err, tc.t.Relu().Add(a).Err())
+		})
+	}
+}
+
+// Asking for CUDA where libtorch has none is an ErrNoCUDA that names the
+// device and the way out, never a silent fall-back to the CPU. Where CUDA is
+// available the same calls must succeed instead.
+func TestCUDADevice(t *testing.T) {
+	s := torch.NewScope()
+	defer s.Close()
+	a := torch.Zeros([]int64{2, 3}, s)
+	tests := []struct {
+		name    string
+		t       *torch.Tensor
+		wantMsg []string
+	}{
+		{"create", torch.Zeros([]int64{1}, torch.CUDA(0), s), []string{"cuda:0", "--device cpu"}},
+		{"move", a.ToDevice(torch.CUDA(0)), []string{"CUDA"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.t.Err()
+			if torch.CUDAAvailable() {
+				require.NoError(t, err)
+				assert.Equal(t, torch.CUDA(0), tc.t.Device())
+				return
+			}
+			require.Error(t, err)
+			assert.ErrorIs(t, err, torch.ErrNoCUDA)
+			var te *torch.Error
+			require.True(t, errors.As(err, &te), "typed error: %v", err)
+			for _, m := range tc.wantMsg {
+				assert.Contains(t, err.Error(), m)
+			}
 		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jmedseg/jmedseg/data"
 	"github.com/jmedseg/jmedseg/models"
+	"github.com/jmedseg/jmedseg/torch"
 	"github.com/jmedseg/jmedseg/torch/ckpt"
 	"github.com/jmedseg/jmedseg/train"
 )
@@ -183,7 +184,6 @@ func TestBadOptions(t *testing.T) {
 		{"loss", func(o *train.Options) { o.Loss = "hinge" }, "unknown loss"},
 		{"optimizer", func(o *train.Options) { o.Optimizer = "lbfgs" }, "unknown optimizer"},
 		{"size", func(o *train.Options) { o.Size = [2]int{60, 60} }, "divisible by 16"},
-		{"device", func(o *train.Options) { o.Device = "cuda" }, "CUDA"},
 		{"resume without state", func(o *train.Options) { o.Resume = true }, "last.safetensors"},
 	}
 	for _, tc := range tests {
@@ -198,6 +198,21 @@ func TestBadOptions(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+// Device "cuda" where libtorch has no CUDA is an error naming CUDA, never a
+// silent fall-back to the CPU; where CUDA is available the trainer is built.
+func TestDeviceCUDA(t *testing.T) {
+	o := small(t, t.TempDir())
+	o.Device = "cuda"
+	tr, err := train.New(o)
+	if torch.CUDAAvailable() {
+		require.NoError(t, err)
+		tr.Close()
+		return
+	}
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "CUDA")
 }
 
 func TestParseSize(t *testing.T) {
