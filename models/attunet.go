@@ -52,13 +52,11 @@ func newAttentionGate(fg, fl, fint int64) *attentionGate {
 	return a
 }
 
-func (a *attentionGate) forward(g, x *torch.Tensor) *torch.Tensor {
-	g1, x1 := a.wg.Forward(g), a.wx.Forward(x)
-	sum := relu(g1.Add(x1))
-	psi := a.psi.Forward(sum)
-	out := x.Mul(psi)
-	free(g1, x1, sum, psi)
-	return out
+// Merge implements nn.Merger: the gating signal g, then the skip x.
+func (a *attentionGate) Merge(xs ...*torch.Tensor) *torch.Tensor {
+	return nn.Frame2(xs[0], xs[1], func(g, x *torch.Tensor) *torch.Tensor {
+		return x.Mul(a.psi.Forward(nn.ReluInPlace(a.wg.Forward(g).Add(a.wx.Forward(x)))))
+	})
 }
 
 // AttUNet is the Attention U-Net: Conv1..5 encoder, Up5..2 + Att5..2 +
@@ -98,30 +96,22 @@ func NewAttUNet(c Config) *AttUNet {
 
 // Forward implements nn.Module.
 func (m *AttUNet) Forward(x *torch.Tensor) *torch.Tensor {
-	var skips [5]*torch.Tensor
-	h := x
-	for i, e := range m.enc {
-		in := h
-		if i > 0 {
-			in = m.pool.Forward(h)
+	return nn.Frame(x, func(x *torch.Tensor) *torch.Tensor {
+		var skips [5]*torch.Tensor
+		h := x
+		for i, e := range m.enc {
+			if i > 0 {
+				h = m.pool.Forward(h)
+			}
+			h = e.Forward(h)
+			skips[i] = h
 		}
-		h = e.Forward(in)
-		if in != x {
-			in.Free()
+		d := skips[4]
+		for k := 0; k < 4; k++ {
+			up := m.ups[k].Forward(d)
+			s := m.atts[k].Merge(up, skips[3-k])
+			d = m.upConvs[k].Forward(torch.Cat([]*torch.Tensor{s, up}, 1))
 		}
-		skips[i] = h
-	}
-	// Handles are freed after their last use, as PyTorch drops references.
-	d := skips[4]
-	for k := 0; k < 4; k++ {
-		up := m.ups[k].Forward(d)
-		s := m.atts[k].forward(up, skips[3-k])
-		cat := torch.Cat([]*torch.Tensor{s, up}, 1)
-		free(d, s, up, skips[3-k])
-		d = m.upConvs[k].Forward(cat)
-		cat.Free()
-	}
-	out := m.head.Forward(d)
-	d.Free()
-	return out
+		return m.head.Forward(d)
+	})
 }

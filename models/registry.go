@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/jmedseg/jmedseg/torch"
 	"github.com/jmedseg/jmedseg/torch/nn"
 )
 
@@ -81,6 +80,8 @@ func (s Spec) Resolve(cfg Config) Config {
 }
 
 // New builds a registered model. Errors name the model and the problem.
+// Its Forward (and Encode, where the model has one) runs in an nn.Frame:
+// called on an unscoped input it leaves nothing alive but its result.
 func New(name string, cfg Config) (nn.Module, error) {
 	s, ok := Lookup(name)
 	if !ok {
@@ -100,7 +101,7 @@ func New(name string, cfg Config) (nn.Module, error) {
 		}
 		return nil, fmt.Errorf("models: %s: %w", name, err)
 	}
-	return m, nil
+	return frame(m), nil
 }
 
 // CheckSize reports whether an input of h×w suits the model.
@@ -122,21 +123,4 @@ func cbr(in, out, k int64, opts ...nn.Option) []nn.Module {
 // U-Net family's basic block.
 func doubleCBR(in, mid, out int64) *nn.Sequential {
 	return nn.Seq(append(cbr(in, mid, 3, nn.Padding(1)), cbr(mid, out, 3, nn.Padding(1))...)...)
-}
-
-// relu applies ReLU in place and returns t; use it only where autograd does
-// not need t again (after BatchNorm or an addition).
-func relu(t *torch.Tensor) *torch.Tensor {
-	if err := t.ReluInPlace(); err != nil {
-		return torch.FromError(err)
-	}
-	return t
-}
-
-// free releases intermediate handles after their last use; autograd keeps
-// its own references to what backward needs, so only peak memory changes.
-func free(ts ...*torch.Tensor) {
-	for _, t := range ts {
-		t.Free()
-	}
 }

@@ -33,10 +33,12 @@ type transformerEncoder struct {
 }
 
 func (e *transformerEncoder) Forward(x *torch.Tensor) *torch.Tensor {
-	for i := 0; i < e.layers.Len(); i++ {
-		x = e.layers.At(i).(*nn.TransformerEncoderLayer).Forward(x)
-	}
-	return e.norm.Forward(x)
+	return nn.Frame(x, func(x *torch.Tensor) *torch.Tensor {
+		for i := 0; i < e.layers.Len(); i++ {
+			x = e.layers.At(i).(*nn.TransformerEncoderLayer).Forward(x)
+		}
+		return e.norm.Forward(x)
+	})
 }
 
 // SETR is the reference's simplified SETR. Each 32×32 patch (channel-major,
@@ -104,9 +106,11 @@ func (m *SETR) Forward(x *torch.Tensor) *torch.Tensor {
 	if tokens > setrMaxTokens {
 		return torch.FromError(fmt.Errorf("setr: %dx%d input makes %d patches; the position table holds %d", s[2], s[3], tokens, setrMaxTokens))
 	}
-	p := x.View(n, c, gh, setrPatch, gw, setrPatch).Permute(0, 2, 4, 1, 3, 5).Reshape(n, tokens, c*setrPatch*setrPatch)
-	pos := x.Scope().Track(m.pos.Narrow(0, 0, tokens))
-	h := m.encoder.Forward(m.embed.Forward(p).Add(pos))
-	f := m.proj.Forward(h).View(n, gh, gw, m.dim, 2, 2).Permute(0, 3, 1, 4, 2, 5).Reshape(n, m.dim, 2*gh, 2*gw)
-	return m.decoder.Forward(f)
+	return nn.Frame(x, func(x *torch.Tensor) *torch.Tensor {
+		p := x.View(n, c, gh, setrPatch, gw, setrPatch).Permute(0, 2, 4, 1, 3, 5).Reshape(n, tokens, c*setrPatch*setrPatch)
+		pos := x.Scope().Track(m.pos.Narrow(0, 0, tokens)) // of a buffer alone: unscoped
+		h := m.encoder.Forward(m.embed.Forward(p).Add(pos))
+		f := m.proj.Forward(h).View(n, gh, gw, m.dim, 2, 2).Permute(0, 3, 1, 4, 2, 5).Reshape(n, m.dim, 2*gh, 2*gw)
+		return m.decoder.Forward(f)
+	})
 }

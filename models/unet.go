@@ -55,41 +55,21 @@ func newUp(in, out int64) *up {
 	return u
 }
 
-func (u *up) forward(x, skip *torch.Tensor) *torch.Tensor {
-	up := u.up.Forward(x)
-	padded := padTo(up, skip)
-	cat := torch.Cat([]*torch.Tensor{skip, padded}, 1)
-	if padded != up {
-		padded.Free()
-	}
-	up.Free() // handles only: autograd keeps what backward needs
-	out := u.conv.Forward(cat)
-	cat.Free()
-	return out
+// Merge implements nn.Merger: the up-path x, then the skip.
+func (u *up) Merge(xs ...*torch.Tensor) *torch.Tensor {
+	return nn.Frame2(xs[0], xs[1], func(x, skip *torch.Tensor) *torch.Tensor {
+		return u.conv.Forward(torch.Cat([]*torch.Tensor{skip, padTo(u.up.Forward(x), skip)}, 1))
+	})
 }
 
 // padTo zero-pads x's last two dimensions to ref's, centred as milesial's UNet does.
 func padTo(x, ref *torch.Tensor) *torch.Tensor {
 	dy, dx := ref.Size(2)-x.Size(2), ref.Size(3)-x.Size(3)
 	if dy == 0 && dx == 0 {
-		return x
+		return x.Alias()
 	}
 	return x.Pad([]int64{dx / 2, dx - dx/2, dy / 2, dy - dy/2}, torch.PadConstant, 0)
 }
-
-// outConv is the 1×1 classifier, as "conv".
-type outConv struct {
-	nn.Base
-	conv *nn.Conv2d
-}
-
-func newOutConv(in, classes int64) *outConv {
-	o := &outConv{}
-	o.conv = nn.Register(&o.Base, "conv", nn.NewConv2d(in, classes, 1))
-	return o
-}
-
-func (o *outConv) Forward(x *torch.Tensor) *torch.Tensor { return o.conv.Forward(x) }
 
 // UNet is milesial's U-Net with bilinear up-sampling: inc, down1..4,
 // up1..4, outc.
@@ -98,7 +78,7 @@ type UNet struct {
 	inc                        *DoubleConv
 	down1, down2, down3, down4 *down
 	up1, up2, up3, up4         *up
-	outc                       *outConv
+	outc                       *nn.Path // the 1×1 classifier, as "outc.conv"
 }
 
 // NewUNet builds a U-Net of base width c.Width (64 in the reference).
@@ -115,37 +95,30 @@ func NewUNet(c Config) *UNet {
 	m.up2 = nn.Register(b, "up2", newUp(8*w, 2*w))
 	m.up3 = nn.Register(b, "up3", newUp(4*w, w))
 	m.up4 = nn.Register(b, "up4", newUp(2*w, w))
-	m.outc = nn.Register(b, "outc", newOutConv(w, c.Classes))
+	m.outc = nn.Register(b, "outc", nn.NewPath("conv", nn.NewConv2d(w, c.Classes, 1)))
 	return m
 }
 
 // Encode runs the encoder to down4 (512 channels at the reference width),
 // the feature map SAS pretraining uses.
 func (m *UNet) Encode(x *torch.Tensor) *torch.Tensor {
-	return m.down4.Forward(m.down3.Forward(m.down2.Forward(m.down1.Forward(m.inc.Forward(x)))))
+	return nn.Frame(x, func(x *torch.Tensor) *torch.Tensor {
+		return m.down4.Forward(m.down3.Forward(m.down2.Forward(m.down1.Forward(m.inc.Forward(x)))))
+	})
 }
 
 // Forward implements nn.Module: logits [N, classes, H, W].
 func (m *UNet) Forward(x *torch.Tensor) *torch.Tensor {
-	x1 := m.inc.Forward(x)
-	x2 := m.down1.Forward(x1)
-	x3 := m.down2.Forward(x2)
-	x4 := m.down3.Forward(x3)
-	x5 := m.down4.Forward(x4)
-	// Free each feature map's handle after its last use, as PyTorch would.
-	y := m.up1.forward(x5, x4)
-	x5.Free()
-	x4.Free()
-	y2 := m.up2.forward(y, x3)
-	y.Free()
-	x3.Free()
-	y3 := m.up3.forward(y2, x2)
-	y2.Free()
-	x2.Free()
-	y4 := m.up4.forward(y3, x1)
-	y3.Free()
-	x1.Free()
-	out := m.outc.Forward(y4)
-	y4.Free()
-	return out
+	return nn.Frame(x, func(x *torch.Tensor) *torch.Tensor {
+		x1 := m.inc.Forward(x)
+		x2 := m.down1.Forward(x1)
+		x3 := m.down2.Forward(x2)
+		x4 := m.down3.Forward(x3)
+		x5 := m.down4.Forward(x4)
+		y := m.up1.Merge(x5, x4)
+		y = m.up2.Merge(y, x3)
+		y = m.up3.Merge(y, x2)
+		y = m.up4.Merge(y, x1)
+		return m.outc.Forward(y)
+	})
 }
