@@ -1,6 +1,7 @@
 """PyTorch twin of `jmedseg bench`: times one model's training step or
 inference the way bench.Run (bench/bench.go) does, on the PyTorch twin of the
-Go model (bench/models/), and prints the same JSON keys.
+Go model (internal/oracle/py/twins/, the models' parity twins), and prints
+the same JSON keys.
 
     /usr/bin/python3 bench/bench.py --model unet --batch 4 --size 128 \
         --width 64 --steps 10 --warmup 3 --mode train --threads 1 --json
@@ -21,7 +22,9 @@ import time
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "models"))
+# The twins live with the parity oracles; no bytecode caches in the tree.
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "internal", "oracle", "py", "twins"))
 from attunet import AttUNet  # noqa: E402
 from deeplab import DeepLab  # noqa: E402
 from setr import SETR  # noqa: E402

@@ -4,26 +4,27 @@
 // (Debian's python3-torch, the same libtorch) and compares outputs and input
 // gradients. The upstream gradient of the first output is sin(0..n-1) in its
 // shape on both sides, so gradients are not the trivial all-ones.
+//
+// The Python side of every parity test (this package's ops_oracle.py, the
+// torch/nn and torch/optim oracles, the safetensors fixture and the PyTorch
+// twins of the models) lives in internal/oracle/py, whose Run is the one way
+// the tests start Python.
 package oracle
 
 import (
-	_ "embed"
 	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/jmedseg/jmedseg/internal/oracle/py"
 	"github.com/jmedseg/jmedseg/torch"
 )
-
-//go:embed oracle.py
-var script []byte
 
 // Input describes one generated input of a case.
 type Input struct {
@@ -79,20 +80,6 @@ type pyOut struct {
 	Grads [][]float64 `json:"grads"`
 }
 
-// Python returns the oracle interpreter. It skips the test when PyTorch is
-// absent, except on CI (CI set), where that is a failure.
-func Python(t testing.TB) string {
-	t.Helper()
-	py := "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import torch").Run(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("PyTorch oracle missing on CI (apt-get install python3-torch): %v", err)
-		}
-		t.Skipf("PyTorch oracle (python3-torch) not installed: %v", err)
-	}
-	return py
-}
-
 func generate(rng *rand.Rand, specs []Input) []pyIn {
 	out := make([]pyIn, len(specs))
 	for i, s := range specs {
@@ -124,7 +111,7 @@ func generate(rng *rand.Rand, specs []Input) []pyIn {
 // per case.
 func Check(t *testing.T, cases []Case) {
 	t.Helper()
-	py := Python(t)
+	py.Python(t) // skip (or fail on CI) before generating anything
 	rng := rand.New(rand.NewSource(1))
 	type job struct {
 		Name   string `json:"name"`
@@ -137,14 +124,11 @@ func Check(t *testing.T, cases []Case) {
 		jobs[i] = job{Name: c.Name, Inputs: generate(rng, c.In), Setup: c.Setup, Py: c.Py}
 	}
 	dir := t.TempDir()
-	scriptPath := filepath.Join(dir, "oracle.py")
 	inPath, outPath := filepath.Join(dir, "in.json"), filepath.Join(dir, "out.json")
-	require.NoError(t, os.WriteFile(scriptPath, script, 0o644))
 	b, err := json.Marshal(jobs)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(inPath, b, 0o644))
-	msg, err := exec.Command(py, scriptPath, inPath, outPath, fmt.Sprint(torch.NumThreads())).CombinedOutput()
-	require.NoError(t, err, string(msg))
+	py.Run(t, "ops_oracle.py", inPath, outPath, fmt.Sprint(torch.NumThreads()))
 	b, err = os.ReadFile(outPath)
 	require.NoError(t, err)
 	var want []pyOut

@@ -6,12 +6,12 @@ import (
 	"math"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/jmedseg/jmedseg/internal/oracle/py"
 	"github.com/jmedseg/jmedseg/torch"
 	"github.com/jmedseg/jmedseg/torch/ckpt"
 	"github.com/jmedseg/jmedseg/torch/nn"
@@ -158,21 +158,6 @@ func layerCases() []lcase {
 	}
 }
 
-// python returns the oracle interpreter, or skips when it is absent outside CI.
-func python(t testing.TB) string {
-	t.Helper()
-	py := "/usr/bin/python3"
-	cmd := exec.Command(py, "-c", "import torch, numpy")
-	cmd.Dir = os.TempDir()
-	if err := cmd.Run(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("PyTorch oracle missing on CI (apt-get install python3-torch): %v", err)
-		}
-		t.Skipf("PyTorch oracle (python3-torch) not installed: %v", err)
-	}
-	return py
-}
-
 func genInput(rng *rand.Rand, in input, s *torch.Scope) *torch.Tensor {
 	n := int64(1)
 	for _, d := range in.shape {
@@ -250,7 +235,7 @@ func assertNear(t *testing.T, what string, want, got *torch.Tensor) {
 }
 
 func TestLayersMatchPyTorch(t *testing.T) {
-	py := python(t)
+	py.Python(t) // skip (or fail on CI) before building anything
 	torch.ManualSeed(7)
 	cases := layerCases()
 	dir := t.TempDir()
@@ -291,12 +276,7 @@ func TestLayersMatchPyTorch(t *testing.T) {
 	b, err := json.Marshal(jobs)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "cases.json"), b, 0o644))
-	oracle, err := filepath.Abs("testdata/oracle.py")
-	require.NoError(t, err)
-	cmd := exec.Command(py, oracle, filepath.Join(dir, "cases.json"), dir, fmt.Sprint(torch.NumThreads()))
-	cmd.Dir = dir // not the repository root, whose torch/ folder would shadow the torch module
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, string(out))
+	py.Run(t, "nn_oracle.py", filepath.Join(dir, "cases.json"), dir, fmt.Sprint(torch.NumThreads()))
 	var keys map[string][]string
 	b, err = os.ReadFile(filepath.Join(dir, "keys.json"))
 	require.NoError(t, err)

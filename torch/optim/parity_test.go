@@ -6,12 +6,12 @@ import (
 	"math"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/jmedseg/jmedseg/internal/oracle/py"
 	"github.com/jmedseg/jmedseg/torch"
 	"github.com/jmedseg/jmedseg/torch/optim"
 )
@@ -83,20 +83,6 @@ func optCases() []ocase {
 		{name: "poly_lr", groups: all(), opt: "torch.optim.SGD(groups, lr=0.1, momentum=0.9)", sched: "torch.optim.lr_scheduler.PolynomialLR(opt, 10, 0.9)", schedule: optim.Poly(10, 0.9), build: sgd(optim.SGDConfig{LR: 0.1, Momentum: 0.9})},
 		{name: "linear_warmup", groups: all(), opt: "torch.optim.AdamW(groups, lr=0.01)", sched: "torch.optim.lr_scheduler.LinearLR(opt, 0.1, 1.0, 4)", schedule: optim.LinearWarmup(0.1, 1, 4), build: adamw(optim.AdamConfig{LR: 0.01, WeightDecay: 0.01})},
 	}
-}
-
-func python(t testing.TB) string {
-	t.Helper()
-	py := "/usr/bin/python3"
-	cmd := exec.Command(py, "-c", "import torch")
-	cmd.Dir = os.TempDir()
-	if err := cmd.Run(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("PyTorch oracle missing on CI (apt-get install python3-torch): %v", err)
-		}
-		t.Skipf("PyTorch oracle (python3-torch) not installed: %v", err)
-	}
-	return py
 }
 
 type arr struct {
@@ -200,7 +186,7 @@ func toF32(v []float64) []float32 {
 const optTol = 1e-6
 
 func TestOptimizersMatchPyTorch(t *testing.T) {
-	py := python(t)
+	py.Python(t) // skip (or fail on CI) before generating anything
 	rng := rand.New(rand.NewSource(5))
 	var params, coef []arr
 	for _, s := range shapes {
@@ -240,12 +226,7 @@ func TestOptimizersMatchPyTorch(t *testing.T) {
 	require.NoError(t, err)
 	in, out := filepath.Join(dir, "in.json"), filepath.Join(dir, "out.json")
 	require.NoError(t, os.WriteFile(in, b, 0o644))
-	oracle, err := filepath.Abs("testdata/oracle.py")
-	require.NoError(t, err)
-	cmd := exec.Command(py, oracle, in, out, fmt.Sprint(torch.NumThreads()))
-	cmd.Dir = dir
-	msg, err := cmd.CombinedOutput()
-	require.NoError(t, err, string(msg))
+	py.Run(t, "optim_oracle.py", in, out, fmt.Sprint(torch.NumThreads()))
 	b, err = os.ReadFile(out)
 	require.NoError(t, err)
 	var want map[string]struct {

@@ -3,13 +3,13 @@ package safetensors
 import (
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/jmedseg/jmedseg/internal/oracle/py"
 )
 
 // le16 encodes raw 16-bit patterns little-endian.
@@ -21,7 +21,8 @@ func le16(v ...uint16) []byte {
 	return b
 }
 
-// expectedFile mirrors expected() and METADATA in testdata/gen.py.
+// expectedFile mirrors expected() and METADATA in
+// internal/oracle/py/safetensors_gen.py.
 func expectedFile() *File {
 	return &File{
 		Metadata: map[string]string{"format": "pt", "producer": "jmedseg gen.py"},
@@ -44,7 +45,7 @@ func expectedFile() *File {
 	}
 }
 
-// TestGolden decodes the file written by testdata/gen.py (torch, manual
+// TestGolden decodes the file written by safetensors_gen.py (torch, manual
 // layout; header keys sorted, so not in data order).
 func TestGolden(t *testing.T) {
 	got, err := ReadFile(filepath.Join("testdata", "golden.safetensors"))
@@ -114,51 +115,28 @@ func checkExpected(t *testing.T, f *File) {
 	assert.Empty(t, ev)
 }
 
-const python = "/usr/bin/python3"
-
-// requireTorch skips the test unless python3 with torch is available,
-// except on CI (CI set), where that is a failure.
-func requireTorch(t *testing.T) {
-	t.Helper()
-	skip := t.Skipf
-	if os.Getenv("CI") != "" {
-		skip = t.Fatalf
-	}
-	if _, err := os.Stat(python); err != nil {
-		skip("%s not available: %v", python, err)
-	}
-	// find_spec does not import torch, which takes seconds.
-	out, err := exec.Command(python, "-c", "import importlib.util as u; print(u.find_spec('torch') is not None)").CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != "True" {
-		skip("python3 has no torch (apt-get install python3-torch): %v: %s", err, out)
-	}
-}
-
-// TestPythonReadsGo: Go writes the expected state dict and gen.py parses it
-// with torch.frombuffer and compares it with its own tensors.
+// TestPythonReadsGo: Go writes the expected state dict and
+// safetensors_gen.py (internal/oracle/py) parses it with torch.frombuffer and
+// compares it with its own tensors.
 func TestPythonReadsGo(t *testing.T) {
-	requireTorch(t)
 	path := filepath.Join(t.TempDir(), "go.safetensors")
 	require.NoError(t, WriteFile(path, expectedFile()))
-	out, err := exec.Command(python, filepath.Join("testdata", "gen.py"), "check", path).CombinedOutput()
-	require.NoError(t, err, "gen.py check:\n%s", out)
+	out := py.Run(t, "safetensors_gen.py", "check", path)
 	assert.Contains(t, string(out), "OK")
 }
 
-// TestGoReadsPython: gen.py writes a fresh file, Go decodes it.
+// TestGoReadsPython: safetensors_gen.py writes a fresh file, Go decodes it.
 func TestGoReadsPython(t *testing.T) {
-	requireTorch(t)
 	path := filepath.Join(t.TempDir(), "py.safetensors")
-	out, err := exec.Command(python, filepath.Join("testdata", "gen.py"), "write", path).CombinedOutput()
-	require.NoError(t, err, "gen.py write:\n%s", out)
+	py.Run(t, "safetensors_gen.py", "write", path)
 	f, err := ReadFile(path)
 	require.NoError(t, err)
 	checkExpected(t, f)
 
-	// The committed golden file is still what gen.py produces.
+	// The committed golden file is still what safetensors_gen.py produces.
 	fresh, err := os.ReadFile(path)
 	require.NoError(t, err)
 	golden, err := os.ReadFile(filepath.Join("testdata", "golden.safetensors"))
 	require.NoError(t, err)
-	assert.Equal(t, golden, fresh, "regenerate testdata/golden.safetensors with gen.py")
+	assert.Equal(t, golden, fresh, "regenerate testdata/golden.safetensors with internal/oracle/py/safetensors_gen.py")
 }

@@ -1,4 +1,4 @@
-"""PyTorch oracle for the Go parity tests.
+"""PyTorch oracle of oracle.Check (internal/oracle) for the Go parity tests.
 
 Reads a JSON list of cases from argv[1], evaluates each case's Python
 expression with torch on the same inputs, and writes outputs and input

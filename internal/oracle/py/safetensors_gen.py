@@ -4,13 +4,15 @@
 Uses only torch, json and struct (not the safetensors package), so it also
 serves as an independent implementation of the format.
 
-    gen.py write PATH   write the expected state dict to PATH
-    gen.py check PATH   parse PATH strictly and check it holds exactly the
-                        expected state dict and metadata; exit 1 if not
+    safetensors_gen.py write PATH   write the expected state dict to PATH
+    safetensors_gen.py check PATH   parse PATH strictly and check it holds
+                                    exactly the expected state dict and
+                                    metadata; exit 1 if not
 
-golden.safetensors in this directory was made with
-`python3 gen.py write golden.safetensors`. The Go tests mirror expected()
-in expectedFile() (interop_test.go); keep the two in sync.
+torch/safetensors/testdata/golden.safetensors was made with
+`python3 internal/oracle/py/safetensors_gen.py write torch/safetensors/testdata/golden.safetensors`.
+The Go tests mirror expected() in expectedFile()
+(torch/safetensors/interop_test.go); keep the two in sync.
 """
 
 import json

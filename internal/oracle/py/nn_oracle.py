@@ -9,51 +9,17 @@ propagates sin(arange(numel)) through the first output and writes
 (gin.K), parameter gradients (gp.NAME) and the state dict after the call
 (sd.NAME). With "pysd" it also writes a state dict of a freshly initialised
 PyTorch module (pysd.NAME) and that module's outputs (pyout.K), for the
-Python-to-Go direction. The safetensors files are read and written with the
-few lines below, not the safetensors package. keys.json gets each module's
-state_dict() keys in order.
+Python-to-Go direction. The safetensors files are read and written by
+stio.py. keys.json gets each module's state_dict() keys in order.
 """
 import json
-import math
-import struct
 import sys
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-DT = {"F32": np.float32, "F64": np.float64, "I64": np.int64, "I32": np.int32, "U8": np.uint8, "BOOL": np.bool_}
-REV = {np.dtype(v): k for k, v in DT.items()}
-
-
-def load(path):
-    b = open(path, "rb").read()
-    n = struct.unpack("<Q", b[:8])[0]
-    header = json.loads(b[8:8 + n])
-    data = b[8 + n:]
-    out = {}
-    for k, v in header.items():
-        if k == "__metadata__":
-            continue
-        s, e = v["data_offsets"]
-        a = np.frombuffer(data[s:e], dtype=DT[v["dtype"]]).reshape(v["shape"])
-        out[k] = torch.from_numpy(a.copy())
-    return out
-
-
-def save(path, tensors):
-    header, blobs, off = {}, [], 0
-    for k, t in tensors.items():
-        a = t.detach().cpu().contiguous().numpy()
-        b = a.tobytes()
-        header[k] = {"dtype": REV[a.dtype], "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    hb = json.dumps(header).encode()
-    hb += b" " * ((8 - len(hb) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(hb)) + hb + b"".join(blobs))
+from stio import read, write
 
 
 class DoubleConv(nn.Module):
@@ -98,8 +64,8 @@ def main():
         m = eval(c["ctor"], env)
         m.train(c["train"])
         keys[name] = list(m.state_dict().keys())
-        m.load_state_dict(load(f"{d}/{name}.w.safetensors"), strict=True)
-        xs = load(f"{d}/{name}.x.safetensors")
+        m.load_state_dict(read(f"{d}/{name}.w.safetensors")[0], strict=True)
+        xs = read(f"{d}/{name}.x.safetensors")[0]
         ins = [xs[f"in{i}"] for i in range(len(xs))]
         for t in ins:
             if t.is_floating_point():
@@ -127,7 +93,7 @@ def main():
             with torch.no_grad():
                 for i, o in enumerate(run(m2, c["call"], [t.detach() for t in ins])):
                     res[f"pyout.{i}"] = o
-        save(f"{d}/{name}.out.safetensors", res)
+        write(f"{d}/{name}.out.safetensors", res)
     json.dump(keys, open(f"{d}/keys.json", "w"))
 
 
