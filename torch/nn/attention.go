@@ -22,8 +22,9 @@ type MultiheadAttention struct {
 // numHeads heads. Options: BatchFirst, DropoutP, NoBias. Initialised as
 // PyTorch does: xavier_uniform in_proj_weight, zero biases.
 func NewMultiheadAttention(embedDim, numHeads int64, opts ...Option) *MultiheadAttention {
-	c := configure(opts)
+	c, cerr := configure("MultiheadAttention", optBatchFirst|optDropout|optNoBias, opts)
 	m := &MultiheadAttention{EmbedDim: embedDim, NumHeads: numHeads, Dropout: orF(c.dropout, 0), BatchFirst: c.batchFirst}
+	m.fail(cerr)
 	if numHeads < 1 || embedDim%numHeads != 0 {
 		m.fail(fail("MultiheadAttention: embed_dim %d is not divisible by num_heads %d", embedDim, numHeads).Err())
 		return m
@@ -194,7 +195,7 @@ type TransformerEncoderLayer struct {
 // nHead heads and a feed-forward of width dimFF. Options: BatchFirst,
 // NormFirst, DropoutP (default 0.1), GELUActivation, Eps (default 1e-5).
 func NewTransformerEncoderLayer(dModel, nHead, dimFF int64, opts ...Option) *TransformerEncoderLayer {
-	c := configure(opts)
+	c, cerr := configure("TransformerEncoderLayer", optBatchFirst|optNormFirst|optDropout|optGELU|optEps, opts)
 	p := orF(c.dropout, 0.1)
 	var ao []Option
 	if c.batchFirst {
@@ -202,6 +203,7 @@ func NewTransformerEncoderLayer(dModel, nHead, dimFF int64, opts ...Option) *Tra
 	}
 	ao = append(ao, DropoutP(p))
 	m := &TransformerEncoderLayer{NormFirst: c.normFirst, Activation: (*torch.Tensor).Relu}
+	m.fail(cerr)
 	if c.gelu {
 		m.Activation = func(x *torch.Tensor) *torch.Tensor { return x.Gelu(false) }
 	}

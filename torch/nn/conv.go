@@ -43,9 +43,10 @@ type Conv2d struct {
 // NewConv2d makes a 2-D convolution with a k×k kernel (Kernel overrides it).
 // Options: Stride, Padding, Dilation, Groups, NoBias.
 func NewConv2d(in, out, k int64, opts ...Option) *Conv2d {
-	c := configure(opts)
+	c, cerr := configure("Conv2d", optKernel|optStride|optPadding|optDilation|optGroups|optNoBias, opts)
 	m := &Conv2d{InChannels: in, OutChannels: out, KernelSize: pair2(c.kernel, k),
 		Stride: pair2(c.stride, 1), Padding: pair2(c.padding, 0), Dilation: pair2(c.dilation, 1), Groups: max(c.groups, 1)}
+	m.fail(cerr)
 	if err := checkGroups(in, out, m.Groups); err != nil {
 		m.fail(err)
 		return m
@@ -76,9 +77,10 @@ type Conv1d struct {
 // NewConv1d makes a 1-D convolution. Options: Stride, Padding, Dilation,
 // Groups, NoBias.
 func NewConv1d(in, out, k int64, opts ...Option) *Conv1d {
-	c := configure(opts)
+	c, cerr := configure("Conv1d", optKernel|optStride|optPadding|optDilation|optGroups|optNoBias, opts)
 	m := &Conv1d{InChannels: in, OutChannels: out, KernelSize: one(c.kernel, k),
 		Stride: one(c.stride, 1), Padding: one(c.padding, 0), Dilation: one(c.dilation, 1), Groups: max(c.groups, 1)}
+	m.fail(cerr)
 	if err := checkGroups(in, out, m.Groups); err != nil {
 		m.fail(err)
 		return m
@@ -109,10 +111,11 @@ type ConvTranspose2d struct {
 // NewConvTranspose2d makes a transposed 2-D convolution. Options: Stride,
 // Padding, OutputPadding, Dilation, Groups, NoBias.
 func NewConvTranspose2d(in, out, k int64, opts ...Option) *ConvTranspose2d {
-	c := configure(opts)
+	c, cerr := configure("ConvTranspose2d", optKernel|optStride|optPadding|optOutputPadding|optDilation|optGroups|optNoBias, opts)
 	m := &ConvTranspose2d{InChannels: in, OutChannels: out, KernelSize: pair2(c.kernel, k),
 		Stride: pair2(c.stride, 1), Padding: pair2(c.padding, 0), OutputPadding: pair2(c.outputPadding, 0),
 		Dilation: pair2(c.dilation, 1), Groups: max(c.groups, 1)}
+	m.fail(cerr)
 	if err := checkGroups(in, out, m.Groups); err != nil {
 		m.fail(err)
 		return m
@@ -139,8 +142,9 @@ type Linear struct {
 
 // NewLinear makes a fully connected layer. Options: NoBias.
 func NewLinear(in, out int64, opts ...Option) *Linear {
-	c := configure(opts)
+	c, cerr := configure("Linear", optNoBias, opts)
 	m := &Linear{InFeatures: in, OutFeatures: out}
+	m.fail(cerr)
 	m.Weight = newParam(out, in)
 	if !c.noBias {
 		m.Bias = newParam(out)

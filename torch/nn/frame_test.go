@@ -97,3 +97,27 @@ func TestPathAddsANameLevel(t *testing.T) {
 	defer y.Free()
 	assert.Equal(t, []int64{1, 3, 4, 4}, y.Shape())
 }
+
+func TestUnusedOptionIsAnError(t *testing.T) {
+	tests := []struct {
+		name string
+		m    nn.Node
+		want string
+	}{
+		{"conv ceil", nn.NewConv2d(1, 1, 3, nn.CeilMode()), "Conv2d does not take the option CeilMode"},
+		{"bn stride", nn.NewBatchNorm2d(4, nn.Stride(2)), "BatchNorm does not take the option Stride"},
+		{"linear two", nn.NewLinear(2, 2, nn.Padding(1), nn.Groups(2)), "Linear does not take the option Padding, Groups"},
+		{"upsample eps", nn.NewUpsample(2, torch.Bilinear, nn.Eps(1)), "Upsample does not take the option Eps"},
+		{"pool groups", nn.NewMaxPool2d(2, nn.Groups(2)), "MaxPool2d does not take the option Groups"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			defer tc.m.Free()
+			require.Error(t, tc.m.Err())
+			assert.Contains(t, tc.m.Err().Error(), tc.want)
+		})
+	}
+	ok := nn.NewConv2d(1, 1, 3, nn.Stride(2), nn.Padding(1), nn.Dilation(1), nn.Groups(1), nn.NoBias(), nn.Kernel(3))
+	defer ok.Free()
+	assert.NoError(t, ok.Err())
+}

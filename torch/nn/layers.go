@@ -147,14 +147,18 @@ type Upsample struct {
 // NewUpsample scales [N, C, H, W] by factor with mode (torch.Nearest or
 // torch.Bilinear). Options: AlignCorners.
 func NewUpsample(factor float64, mode torch.InterpMode, opts ...Option) *Upsample {
-	c := configure(opts)
-	return &Upsample{Scale: factor, Mode: mode, AlignCorners: c.alignCorners}
+	c, cerr := configure("Upsample", optAlignCorners, opts)
+	u := &Upsample{Scale: factor, Mode: mode, AlignCorners: c.alignCorners}
+	u.fail(cerr)
+	return u
 }
 
 // NewUpsampleSize resizes [N, C, H, W] to h×w.
 func NewUpsampleSize(h, w int64, mode torch.InterpMode, opts ...Option) *Upsample {
-	c := configure(opts)
-	return &Upsample{Size: [2]int64{h, w}, Mode: mode, AlignCorners: c.alignCorners}
+	c, cerr := configure("Upsample", optAlignCorners, opts)
+	u := &Upsample{Size: [2]int64{h, w}, Mode: mode, AlignCorners: c.alignCorners}
+	u.fail(cerr)
+	return u
 }
 
 // Forward interpolates x.

@@ -17,8 +17,9 @@ type BatchNorm struct {
 }
 
 func newBatchNorm(n int64, dims []int, opts []Option) *BatchNorm {
-	c := configure(opts)
+	c, cerr := configure("BatchNorm", optEps|optMomentum|optAffine|optTrackStats, opts)
 	m := &BatchNorm{NumFeatures: n, Eps: orF(c.eps, 1e-5), Momentum: orF(c.momentum, 0.1), dims: dims}
+	m.fail(cerr)
 	if orB(c.affine, true) {
 		m.Weight = m.RegisterParameter("weight", torch.Ones([]int64{n}))
 		m.Bias = m.RegisterParameter("bias", torch.Zeros([]int64{n}))
@@ -88,8 +89,9 @@ type InstanceNorm2d struct {
 // NewInstanceNorm2d normalises each sample and channel of [N, C, H, W].
 // Options: Eps, Momentum, Affine, TrackRunningStats.
 func NewInstanceNorm2d(n int64, opts ...Option) *InstanceNorm2d {
-	c := configure(opts)
+	c, cerr := configure("InstanceNorm2d", optEps|optMomentum|optAffine|optTrackStats, opts)
 	m := &InstanceNorm2d{Eps: orF(c.eps, 1e-5), Momentum: orF(c.momentum, 0.1)}
+	m.fail(cerr)
 	if orB(c.affine, false) {
 		m.Weight = m.RegisterParameter("weight", torch.Ones([]int64{n}))
 		m.Bias = m.RegisterParameter("bias", torch.Zeros([]int64{n}))
@@ -124,8 +126,9 @@ type GroupNorm struct {
 
 // NewGroupNorm normalises groups of channels. Options: Eps, Affine.
 func NewGroupNorm(groups, channels int64, opts ...Option) *GroupNorm {
-	c := configure(opts)
+	c, cerr := configure("GroupNorm", optEps|optAffine, opts)
 	m := &GroupNorm{Groups: groups, Eps: orF(c.eps, 1e-5)}
+	m.fail(cerr)
 	if groups < 1 || channels%groups != 0 {
 		m.fail(fail("GroupNorm: %d channels are not divisible into %d groups", channels, groups).Err())
 		return m
@@ -153,8 +156,9 @@ type LayerNorm struct {
 // NewLayerNorm normalises over the trailing dimensions shape. Options: Eps,
 // Affine (elementwise_affine).
 func NewLayerNorm(shape []int64, opts ...Option) *LayerNorm {
-	c := configure(opts)
+	c, cerr := configure("LayerNorm", optEps|optAffine, opts)
 	m := &LayerNorm{Shape: append([]int64(nil), shape...), Eps: orF(c.eps, 1e-5)}
+	m.fail(cerr)
 	if orB(c.affine, true) {
 		m.Weight = m.RegisterParameter("weight", torch.Ones(shape))
 		m.Bias = m.RegisterParameter("bias", torch.Zeros(shape))

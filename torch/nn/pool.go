@@ -12,9 +12,10 @@ type MaxPool2d struct {
 // NewMaxPool2d pools k×k windows; the stride defaults to the kernel.
 // Options: Kernel, Stride, Padding, Dilation, CeilMode.
 func NewMaxPool2d(k int64, opts ...Option) *MaxPool2d {
-	c := configure(opts)
+	c, cerr := configure("MaxPool2d", optKernel|optStride|optPadding|optDilation|optCeilMode, opts)
 	kk := pair2(c.kernel, k)
 	m := &MaxPool2d{Kernel: kk, Padding: pair2(c.padding, 0), Dilation: pair2(c.dilation, 1), CeilMode: c.ceilMode}
+	m.fail(cerr)
 	m.Stride = kk
 	if len(c.stride) > 0 {
 		m.Stride = pair2(c.stride, 1)
@@ -42,9 +43,10 @@ type MaxUnpool2d struct {
 
 // NewMaxUnpool2d inverts a k×k max pooling. Options: Kernel, Stride, Padding.
 func NewMaxUnpool2d(k int64, opts ...Option) *MaxUnpool2d {
-	c := configure(opts)
+	c, cerr := configure("MaxUnpool2d", optKernel|optStride|optPadding, opts)
 	kk := pair2(c.kernel, k)
 	m := &MaxUnpool2d{Kernel: kk, Stride: kk, Padding: pair2(c.padding, 0)}
+	m.fail(cerr)
 	if len(c.stride) > 0 {
 		m.Stride = pair2(c.stride, 1)
 	}
@@ -82,9 +84,10 @@ type AvgPool2d struct {
 // NewAvgPool2d averages k×k windows; the stride defaults to the kernel.
 // Options: Kernel, Stride, Padding, CeilMode, ExcludePadding.
 func NewAvgPool2d(k int64, opts ...Option) *AvgPool2d {
-	c := configure(opts)
+	c, cerr := configure("AvgPool2d", optKernel|optStride|optPadding|optCeilMode|optExcludePad, opts)
 	kk := pair2(c.kernel, k)
 	m := &AvgPool2d{Kernel: kk, Stride: kk, Padding: pair2(c.padding, 0), CeilMode: c.ceilMode, ExcludePad: c.excludePad}
+	m.fail(cerr)
 	if len(c.stride) > 0 {
 		m.Stride = pair2(c.stride, 1)
 	}
