@@ -39,7 +39,7 @@ func predictCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			p, err := infer.Load(c.String("checkpoint"), dev)
+			p, err := infer.NewPredictor(c.String("checkpoint"), dev)
 			if err != nil {
 				return err
 			}

@@ -12,8 +12,6 @@ import (
 	"github.com/jmedseg/jmedseg/data"
 	"github.com/jmedseg/jmedseg/models"
 	"github.com/jmedseg/jmedseg/sas"
-	"github.com/jmedseg/jmedseg/torch/ckpt"
-	"github.com/jmedseg/jmedseg/train"
 )
 
 func pretrainCommand() *cli.Command {
@@ -54,7 +52,7 @@ func pretrainCommand() *cli.Command {
 			if len(samples) == 0 {
 				return fmt.Errorf("pretrain: no images in %s splits %s", c.String("data"), c.String("splits"))
 			}
-			size, err := train.ParseSize(c.String("size"))
+			size, err := models.ParseSize(c.String("size"))
 			if err != nil {
 				return err
 			}
@@ -98,13 +96,17 @@ func pretrainCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			cb, _ := json.Marshal(cfg)
+			state, err := sas.EncoderState(enc, channels, size, dev)
+			if err != nil {
+				return err
+			}
 			lb, _ := json.Marshal(losses)
 			out := c.String("out")
 			if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 				return err
 			}
-			if err := ckpt.Save(out, m, map[string]string{"jmedseg.pretrained_model": spec.Name, "jmedseg.config": string(cb), "jmedseg.pretrain_losses": string(lb)}); err != nil {
+			info := models.Info{Model: spec.Name, Config: cfg, Extra: map[string]string{"jmedseg.pretrain_losses": string(lb)}}
+			if err := models.SaveEncoder(out, state, info); err != nil {
 				return err
 			}
 			if c.Bool("json") {

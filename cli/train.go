@@ -46,7 +46,7 @@ func trainCommand() *cli.Command {
 			if _, err := setup(c); err != nil {
 				return err
 			}
-			size, err := train.ParseSize(c.String("size"))
+			size, err := models.ParseSize(c.String("size"))
 			if err != nil {
 				return err
 			}

@@ -51,6 +51,7 @@ func (p *Predictor) Volume(in, out string) error {
 	f := headFrame(ras, lo+0.15*(hi-lo), p.info.Size)
 	sh, sw := p.info.Size[0], p.info.Size[1]
 	plane := make([]float64, nx*ny)
+	imgs := make([]image.Image, nz)
 	for k := 0; k < nz; k++ {
 		copy(plane, ras.Data[nx*ny*k:nx*ny*(k+1)])
 		img := image.NewGray(image.Rect(0, 0, sw, sh))
@@ -61,17 +62,20 @@ func (p *Predictor) Volume(in, out string) error {
 				img.Pix[y*sw+x] = uint8(math.Round(math.Max(0, math.Min(255, g))))
 			}
 		}
-		pred, err := p.Image(img)
-		if err != nil {
-			return fmt.Errorf("%s slice %d: %w", in, k, err)
-		}
+		imgs[k] = img
+	}
+	preds, err := p.PredictBatch(imgs)
+	if err != nil {
+		return fmt.Errorf("%s: %w", in, err)
+	}
+	for k, pred := range preds {
 		for j := 0; j < ny; j++ {
 			for i := 0; i < nx; i++ {
 				x, y := f.pixel(i, j)
 				if x < 0 || y < 0 || x >= sw || y >= sh {
 					continue // outside the frame: background
 				}
-				labels[int(rasIdx.Data[i+nx*(j+ny*k)])] = pred[y*sw+x]
+				labels[int(rasIdx.Data[i+nx*(j+ny*k)])] = int64(pred.Pix[y*sw+x])
 			}
 		}
 	}

@@ -1,9 +1,14 @@
+// Package sas holds the SAS recipe's training beyond plain supervision:
+// self-supervised contrastive pretraining of a segmentation network's
+// encoder (and later the SAS experiment). The spatial transformer, a model
+// part, is models.WithSTN.
 package sas
 
 import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/jmedseg/jmedseg/augment"
@@ -217,4 +222,59 @@ func enqueue(queue, k *torch.Tensor, ptr *int64, s *torch.Scope) error {
 		}
 	})
 	return err
+}
+
+// EncoderState returns the entries of enc's state dict that belong to its
+// encoder: those of every module with a parameter that Encode uses (its
+// weights, and buffers such as BatchNorm statistics), found by a backward
+// pass through Encode on one zero image of channels × size[0] × size[1] on
+// dev, in evaluation mode so that no statistic moves. Gradients are cleared
+// before and after. The tensors are enc's own (not copies).
+func EncoderState(enc Encoder, channels int, size [2]int, dev torch.Device) ([]nn.Named, error) {
+	if err := enc.ZeroGrad(); err != nil {
+		return nil, err
+	}
+	wasTraining := enc.Training()
+	enc.Eval()
+	defer enc.Train(wasTraining)
+	var err error
+	used := map[string]bool{} // module paths with a parameter Encode reaches
+	torch.WithGrad(func() {
+		s := torch.NewScope()
+		defer s.Close()
+		x := torch.Zeros([]int64{1, int64(channels), int64(size[0]), int64(size[1])}, dev, s)
+		if err = enc.Encode(x).Sum().Backward(); err != nil {
+			return
+		}
+		for _, p := range enc.NamedParameters() {
+			if g := p.Tensor.Grad(); g != nil {
+				s.Track(g)
+				used[parentPath(p.Name)] = true
+			}
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sas: finding the encoder's weights: %w", err)
+	}
+	if err := enc.ZeroGrad(); err != nil {
+		return nil, err
+	}
+	var out []nn.Named
+	for _, n := range enc.StateDict() {
+		if used[parentPath(n.Name)] {
+			out = append(out, n)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("sas: Encode uses none of the model's parameters")
+	}
+	return out, nil
+}
+
+// parentPath is the module path of a state-dict key ("a.b.weight" → "a.b").
+func parentPath(key string) string {
+	if i := strings.LastIndexByte(key, '.'); i >= 0 {
+		return key[:i]
+	}
+	return ""
 }

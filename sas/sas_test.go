@@ -29,63 +29,6 @@ func TestInfoNCEMatchesPyTorch(t *testing.T) {
 	}})
 }
 
-// The STN starts as the identity: the wrapped model gives the bare model's
-// output, and gradients reach the localisation head.
-func TestSTNStartsAsIdentity(t *testing.T) {
-	torch.ManualSeed(3)
-	net, err := models.New("unet", models.Config{InChannels: 1, Classes: 2, Width: 4})
-	require.NoError(t, err)
-	w := sas.NewWithSTN(1, net)
-	require.NoError(t, w.Err())
-	defer w.Free()
-	w.Eval()
-	s := torch.NewScope()
-	defer s.Close()
-	x := torch.Rand([]int64{2, 1, 32, 32}, s)
-	var a, b []float32
-	torch.NoGrad(func() {
-		a, err = w.Forward(x).Float32s()
-		require.NoError(t, err)
-		b, err = net.Forward(x).Float32s()
-		require.NoError(t, err)
-	})
-	for i := range a {
-		require.InDelta(t, b[i], a[i], 1e-4)
-	}
-	keys := map[string]bool{}
-	for _, n := range w.StateDict() {
-		keys[n.Name] = true
-	}
-	assert.True(t, keys["stn.fc_loc.2.bias"] && keys["net.inc.double_conv.0.weight"], "state-dict layout stn.*, net.*")
-
-	w.Train(true)
-	require.NoError(t, w.Forward(x).Sum().Backward())
-	for _, p := range w.NamedParameters() {
-		if p.Name == "stn.fc_loc.2.weight" {
-			g := s.Track(p.Tensor.Grad())
-			require.NotNil(t, g)
-			n, _ := g.Norm(2, nil, false).Item()
-			assert.Greater(t, n, 0.0, "the transform learns from the segmentation loss")
-		}
-	}
-}
-
-func TestInvert(t *testing.T) {
-	s := torch.NewScope()
-	defer s.Close()
-	theta := torch.FromSlice([]float64{1.1, 0.2, 0.1, -0.15, 0.9, -0.05, 0.8, 0, 0.3, 0, 1.2, 0}, []int64{2, 2, 3}, s)
-	back, err := sas.Invert(sas.Invert(theta)).Float64s()
-	require.NoError(t, err)
-	want, _ := theta.Float64s()
-	assert.InDeltaSlice(t, want, back, 1e-12)
-	// θ ∘ θ⁻¹ is the identity on homogeneous coordinates.
-	row := torch.FromSlice([]float64{0, 0, 1}, []int64{1, 1, 3}, s).Expand(2, 1, 3)
-	full := func(m *torch.Tensor) *torch.Tensor { return torch.Cat([]*torch.Tensor{m, row}, 1) }
-	id, err := full(theta).Bmm(full(sas.Invert(theta))).Float64s()
-	require.NoError(t, err)
-	assert.InDeltaSlice(t, []float64{1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 1}, id, 1e-12)
-}
-
 func TestPretrain(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "brain")
 	_, err := data.Prepare(context.Background(), data.PrepareOptions{Out: dir, Size: 64})
@@ -115,4 +58,60 @@ func TestPretrain(t *testing.T) {
 
 	_, err = sas.Pretrain(context.Background(), m.(sas.Encoder), samples[:1], sas.PretrainOptions{Size: [2]int{64, 64}, Channels: 1})
 	require.ErrorContains(t, err, "at least 2 images")
+}
+
+// The encoder's state is the part of the state dict Encode uses: for the
+// U-Net inc and down1..down4 with their BatchNorm statistics, nothing of the
+// decoder. Saved as an encoder file, it initialises a new model through
+// models.LoadPretrained, and models.Load refuses it.
+func TestEncoderStateRoundTrip(t *testing.T) {
+	torch.ManualSeed(2)
+	cfg := models.Config{InChannels: 1, Classes: 2, Width: 4}
+	m, err := models.New("unet", cfg)
+	require.NoError(t, err)
+	defer m.Free()
+	m.Train(true)
+	n0, _ := torch.Live()
+	state, err := sas.EncoderState(m.(sas.Encoder), 1, [2]int{32, 32}, torch.CPU)
+	require.NoError(t, err)
+	n1, _ := torch.Live()
+	assert.Equal(t, n0, n1, "EncoderState leaves no tensor behind")
+	assert.True(t, m.Training(), "the training mode is restored")
+	keys := map[string]bool{}
+	for _, n := range state {
+		keys[n.Name] = true
+		assert.Regexp(t, `^(inc|down[1-4])\.`, n.Name)
+	}
+	assert.True(t, keys["inc.double_conv.0.weight"] && keys["down4.maxpool_conv.1.double_conv.4.running_mean"], "weights and statistics")
+	for _, p := range m.NamedParameters() {
+		g := p.Tensor.Grad()
+		assert.Nil(t, g, "%s: gradients are cleared", p.Name)
+		if g != nil {
+			g.Free()
+		}
+	}
+
+	path := filepath.Join(t.TempDir(), "enc.safetensors")
+	require.NoError(t, models.SaveEncoder(path, state, models.Info{Model: "unet", Config: cfg, Extra: map[string]string{"jmedseg.pretrain_losses": "[1.5]"}}))
+	info, err := models.ReadInfo(path)
+	require.NoError(t, err)
+	assert.Equal(t, models.KindEncoder, info.Kind)
+	assert.Equal(t, cfg, info.Config)
+	assert.Equal(t, "[1.5]", info.Extra["jmedseg.pretrain_losses"])
+
+	fresh, err := models.New("unet", cfg)
+	require.NoError(t, err)
+	defer fresh.Free()
+	_, rep, err := models.LoadPretrained(path, fresh, "unet")
+	require.NoError(t, err)
+	assert.Empty(t, rep.Unexpected)
+	assert.Len(t, rep.Missing, len(fresh.StateDict())-len(state), "only the decoder is missing")
+	want, _ := state[0].Tensor.Float32s()
+	got, _ := fresh.StateDict()[0].Tensor.Float32s()
+	assert.Equal(t, want, got)
+
+	_, _, err = models.LoadPretrained(path, fresh, "deeplab")
+	assert.ErrorContains(t, err, "holds unet weights")
+	_, _, err = models.Load(path)
+	assert.ErrorContains(t, err, "pretrained encoder")
 }

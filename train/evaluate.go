@@ -10,6 +10,7 @@ import (
 	"github.com/jmedseg/jmedseg/data"
 	"github.com/jmedseg/jmedseg/loss"
 	"github.com/jmedseg/jmedseg/metric"
+	"github.com/jmedseg/jmedseg/models"
 	"github.com/jmedseg/jmedseg/torch"
 	"github.com/jmedseg/jmedseg/torch/nn"
 )
@@ -32,22 +33,67 @@ type Evaluation struct {
 // Evaluate scores the current model on samples in evaluation mode.
 // keep, when non-nil, selects images whose maps are kept in the result.
 func (t *Trainer) Evaluate(ctx context.Context, samples []data.Sample, keep func(id string) bool) (*Evaluation, error) {
-	return evaluate(ctx, t.evalSetup(t.model), samples, keep)
+	e := t.evalSetup(t.model)
+	loader, err := e.loader(samples)
+	if err != nil {
+		return nil, err
+	}
+	return evaluate(ctx, e, loader, bySample(samples), keep)
 }
 
 func (t *Trainer) evalSetup(m nn.Module) evalSetup {
-	return evalSetup{model: m, dev: t.dev, info: t.info, ds: t.ds, batch: t.opt.Batch, workers: t.opt.Workers, lossFn: t.lossFn, spacing: t.spacing}
+	return evalSetup{model: m, dev: t.dev, info: t.info, classes: t.info.Classes, ds: t.ds, batch: t.opt.Batch, workers: t.opt.Workers,
+		lossFn: t.lossFn, spacing: t.spacing}
 }
 
+// evalSetup is what scoring a model takes: the model, its loss and class
+// names, the pixel spacing, and for loaders of data set splits the model
+// info (input size, channels, normalisation) and data set.
 type evalSetup struct {
 	model   nn.Module
 	dev     torch.Device
-	info    ModelInfo
+	lossFn  loss.Loss
+	classes []string                     // nil: "class i"
+	spacing func(path string) [2]float64 // nil: 1 mm; see spacingOf
+
+	info    models.Info
 	ds      *data.Dataset
 	batch   int
 	workers int
-	lossFn  loss.Loss
-	spacing func(path string) [2]float64 // from spacingOf
+}
+
+// loader makes the evaluation loader of samples: resized to the model's
+// input size, normalised as in training.
+func (e evalSetup) loader(samples []data.Sample) (*data.Loader, error) {
+	return data.NewLoader(samples, data.LoaderOptions{BatchSize: e.batch, Workers: e.workers, Channels: int(e.info.Config.InChannels),
+		Classes: len(e.info.Classes), Transform: inputTransform(e.info, nil)})
+}
+
+// inputTransform appends to chain the resizing to the model's input size
+// and its normalisation (which must come last).
+func inputTransform(info models.Info, chain augment.Pipeline) augment.Pipeline {
+	if info.Size != [2]int{} {
+		chain = append(augment.Pipeline{augment.Resize{Width: info.Size[1], Height: info.Size[0]}}, chain...)
+	}
+	if n := info.Norm; len(n.Mean) > 0 {
+		chain = append(chain, augment.Normalize{Mean: n.Mean, Std: n.Std})
+	}
+	return chain
+}
+
+// bySample maps image paths to sample IDs and groups.
+func bySample(samples []data.Sample) func(image string) (id, group string) {
+	byPath := make(map[string]data.Sample, len(samples))
+	for _, s := range samples {
+		byPath[s.Image] = s
+	}
+	return func(image string) (string, string) {
+		s, ok := byPath[image]
+		if !ok || s.ID == "" {
+			return image, s.Group
+		}
+		return s.ID, s.Group
+	}
 }
 
 // spacingOf finds each image's pixel spacing (row, column) in mm at the
@@ -99,21 +145,14 @@ func spacingOf(ds *data.Dataset, size [2]int) func(path string) [2]float64 {
 	}
 }
 
-func evaluate(ctx context.Context, e evalSetup, samples []data.Sample, keep func(id string) bool) (*Evaluation, error) {
-	size := e.info.Size
-	loader, err := data.NewLoader(samples, data.LoaderOptions{BatchSize: e.batch, Workers: e.workers, Channels: int(e.info.Config.InChannels),
-		Classes: len(e.info.Classes), Transform: augment.Resize{Width: size[1], Height: size[0]}})
-	if err != nil {
-		return nil, err
-	}
-	ev := metric.NewEvaluator(len(e.info.Classes), e.info.Classes, -1)
-	out := &Evaluation{Size: size, Path: map[string]string{}}
+// evaluate scores e.model on the batches of loader in evaluation mode.
+// sample names an image's sample ID and group (nil: the image path, no
+// group); keep, when non-nil, selects images whose maps are kept.
+func evaluate(ctx context.Context, e evalSetup, loader *data.Loader, sample func(image string) (id, group string), keep func(id string) bool) (*Evaluation, error) {
+	var ev *metric.Evaluator
+	out := &Evaluation{Path: map[string]string{}}
 	if keep != nil {
 		out.Pred, out.Truth = map[string][]int64{}, map[string][]int64{}
-	}
-	byPath := map[string]data.Sample{}
-	for _, s := range samples {
-		byPath[s.Image] = s
 	}
 	e.model.Train(false)
 	defer e.model.Train(true)
@@ -122,6 +161,9 @@ func evaluate(ctx context.Context, e evalSetup, samples []data.Sample, keep func
 	for b, err := range loader.Epoch(ctx, 0) {
 		if err != nil {
 			return nil, err
+		}
+		if b.Mask == nil {
+			return nil, fmt.Errorf("evaluating %v: the batch has no masks", b.Names)
 		}
 		var berr error
 		torch.NoGrad(func() {
@@ -135,6 +177,15 @@ func evaluate(ctx context.Context, e evalSetup, samples []data.Sample, keep func
 				berr = err
 				return
 			}
+			if ev == nil {
+				names := e.classes
+				if names == nil {
+					for c := range logits.Size(1) {
+						names = append(names, fmt.Sprintf("class %d", c))
+					}
+				}
+				ev = metric.NewEvaluator(len(names), names, -1)
+			}
 			lossSum += l * float64(len(b.Names))
 			n += len(b.Names)
 			pred, err := logits.Argmax(1, false).Int64s()
@@ -143,16 +194,20 @@ func evaluate(ctx context.Context, e evalSetup, samples []data.Sample, keep func
 				return
 			}
 			h, w := b.Mask.Shape[1], b.Mask.Shape[2]
+			out.Size = [2]int{h, w}
 			for i, name := range b.Names {
 				p := pred[i*h*w : (i+1)*h*w]
 				tr := b.Mask.Data[i*h*w : (i+1)*h*w]
-				smp := byPath[name]
-				id := smp.ID
-				if id == "" {
-					id = name
+				id, group := name, ""
+				if sample != nil {
+					id, group = sample(name)
 				}
 				out.Path[id] = name
-				if err := ev.Add(id, smp.Group, p, tr, h, w, e.spacing(name)); err != nil {
+				sp := [2]float64{1, 1}
+				if e.spacing != nil {
+					sp = e.spacing(name)
+				}
+				if err := ev.Add(id, group, p, tr, h, w, sp); err != nil {
 					berr = err
 					return
 				}
@@ -168,6 +223,9 @@ func evaluate(ctx context.Context, e evalSetup, samples []data.Sample, keep func
 	}
 	if n > 0 {
 		out.Loss = lossSum / float64(n)
+	}
+	if ev == nil {
+		ev = metric.NewEvaluator(len(e.classes), e.classes, -1)
 	}
 	out.Metrics = ev.Report()
 	return out, nil

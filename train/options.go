@@ -5,7 +5,6 @@ package train
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/jmedseg/jmedseg/models"
@@ -28,7 +27,7 @@ type Options struct {
 	Loss      string  `json:"loss"` // spec (ce)
 	Aug       bool    `json:"aug"`  // the SAS colour/blur augmentation
 	Geometric bool    `json:"geometric"`
-	// STN puts a spatial transformer in front of the model (sas.WithSTN).
+	// STN puts a spatial transformer in front of the model (models.WithSTN).
 	STN     bool   `json:"stn"`
 	Size    [2]int `json:"size"` // H, W; 0: the data's own size
 	Workers int    `json:"workers"`
@@ -48,6 +47,10 @@ type Options struct {
 	// SkipBad skips training samples that cannot be read (reported by file
 	// name and counted) instead of stopping.
 	SkipBad bool `json:"skip_bad,omitempty"`
+	// Normalize, when set, normalises inputs after their [0, 1] scaling
+	// with per-channel Mean and Std (one per input channel), in training,
+	// evaluation and (recorded in the model file) prediction. Nil: none.
+	Normalize *models.Normalization `json:"normalize,omitempty"`
 	// LimitBatches, when positive, caps the batches per epoch (smoke tests).
 	LimitBatches int `json:"limit_batches,omitempty"`
 }
@@ -108,27 +111,4 @@ func (o *Options) validate() error {
 		return fmt.Errorf("train: bad size %dx%d", o.Size[0], o.Size[1])
 	}
 	return nil
-}
-
-// ParseSize parses "H", "HxW" or "H,W".
-func ParseSize(s string) ([2]int, error) {
-	if s == "" {
-		return [2]int{}, nil
-	}
-	parts := strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return r == 'x' || r == ',' })
-	if len(parts) == 1 {
-		parts = append(parts, parts[0])
-	}
-	if len(parts) != 2 {
-		return [2]int{}, fmt.Errorf("bad size %q: want H or HxW", s)
-	}
-	var out [2]int
-	for i, p := range parts {
-		v, err := strconv.Atoi(p)
-		if err != nil || v <= 0 {
-			return [2]int{}, fmt.Errorf("bad size %q: want H or HxW", s)
-		}
-		out[i] = v
-	}
-	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmedseg/jmedseg/data"
 	"github.com/jmedseg/jmedseg/loss"
+	"github.com/jmedseg/jmedseg/models"
 	"github.com/jmedseg/jmedseg/report"
 	"github.com/jmedseg/jmedseg/torch"
 )
@@ -29,7 +30,7 @@ func (t *Trainer) Run(ctx context.Context) (*report.Run, error) {
 	if ctx.Err() != nil {
 		return nil, fitErr // interrupted: leave quickly, the state is saved
 	}
-	best, info, err := LoadModel(bestPath)
+	best, info, err := models.Load(bestPath)
 	if err != nil {
 		return nil, err
 	}
@@ -39,19 +40,19 @@ func (t *Trainer) Run(ctx context.Context) (*report.Run, error) {
 	}
 	r := &report.Run{Title: fmt.Sprintf("%s on %s", t.info.Model, filepath.Base(filepath.Clean(t.opt.Data))), Model: info.Model,
 		Params: best.NumParams(), Config: t.opt, Data: t.opt.Data, Device: t.dev.String(), Started: t.started,
-		History: t.history, BestEpoch: info.Epoch}
+		History: t.prog.History, BestEpoch: info.Epoch}
 	if fitErr != nil {
 		r.Notes = append(r.Notes, "Training stopped early: "+fitErr.Error())
 	}
 	setup := t.evalSetup(best)
-	setup.info = info
-	tests, err := TestSplits(ctx, setup, t.testSplits(), t.opt.Out, t.opt.Overlays, t.emit)
+	setup.info, setup.classes = info, info.Classes
+	tests, err := testSplitsOf(ctx, setup, t.testSplits(), t.opt.Out, t.opt.Overlays, t.emit)
 	if err != nil {
 		return nil, err
 	}
 	r.Tests = tests
 	r.WallSeconds = time.Since(t.started).Seconds()
-	if _, err := report.Curves(t.opt.Out, t.history); err != nil {
+	if _, err := report.Curves(t.opt.Out, t.prog.History); err != nil {
 		return nil, err
 	}
 	if err := report.Write(t.opt.Out, *r); err != nil {
@@ -71,9 +72,9 @@ func (t *Trainer) testSplits() []string {
 	return out
 }
 
-// TestSplits evaluates a model on splits of its data set, draws overlays of
+// testSplitsOf evaluates a model on splits of its data set, draws overlays of
 // the best and worst images of each, and returns the report sections.
-func TestSplits(ctx context.Context, e evalSetup, splits []string, out string, overlays int, emit func(Event)) ([]report.Test, error) {
+func testSplitsOf(ctx context.Context, e evalSetup, splits []string, out string, overlays int, emit func(Event)) ([]report.Test, error) {
 	var tests []report.Test
 	for _, split := range splits {
 		samples, err := e.ds.Split(split)
@@ -84,7 +85,11 @@ func TestSplits(ctx context.Context, e evalSetup, splits []string, out string, o
 			continue
 		}
 		// Two passes would double the cost; keep every map (small at these sizes).
-		ev, err := evaluate(ctx, e, samples, func(string) bool { return true })
+		loader, err := e.loader(samples)
+		if err != nil {
+			return nil, fmt.Errorf("testing %s: %w", split, err)
+		}
+		ev, err := evaluate(ctx, e, loader, bySample(samples), func(string) bool { return true })
 		if err != nil {
 			return nil, fmt.Errorf("testing %s: %w", split, err)
 		}
@@ -120,7 +125,7 @@ func Test(ctx context.Context, checkpoint, dataDir string, splits []string, out 
 	if err != nil {
 		return nil, err
 	}
-	m, info, err := LoadModel(checkpoint)
+	m, info, err := models.Load(checkpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -148,10 +153,10 @@ func Test(ctx context.Context, checkpoint, dataDir string, splits []string, out 
 	if batch <= 0 {
 		batch = 8
 	}
-	setup := evalSetup{model: m, dev: dev, info: info, ds: ds, batch: batch, spacing: spacingOf(ds, info.Size),
+	setup := evalSetup{model: m, dev: dev, info: info, classes: info.Classes, ds: ds, batch: batch, spacing: spacingOf(ds, info.Size),
 		lossFn: loss.CrossEntropy{IgnoreIndex: loss.NoIgnore}} // the checkpoint does not record its training loss
 	start := time.Now()
-	tests, err := TestSplits(ctx, setup, splits, out, 3, nil)
+	tests, err := testSplitsOf(ctx, setup, splits, out, 3, nil)
 	if err != nil {
 		return nil, err
 	}

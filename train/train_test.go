@@ -214,15 +214,3 @@ func TestDeviceCUDA(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "CUDA")
 }
-
-func TestParseSize(t *testing.T) {
-	for in, want := range map[string][2]int{"128": {128, 128}, "96x128": {96, 128}, "64,32": {64, 32}, "": {}} {
-		got, err := train.ParseSize(in)
-		require.NoError(t, err)
-		assert.Equal(t, want, got)
-	}
-	for _, bad := range []string{"x", "0", "12x-3", "1x2x3"} {
-		_, err := train.ParseSize(bad)
-		assert.Error(t, err, bad)
-	}
-}

@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"time"
 
@@ -17,7 +16,6 @@ import (
 	"github.com/jmedseg/jmedseg/loss"
 	"github.com/jmedseg/jmedseg/models"
 	"github.com/jmedseg/jmedseg/report"
-	"github.com/jmedseg/jmedseg/sas"
 	"github.com/jmedseg/jmedseg/torch"
 	"github.com/jmedseg/jmedseg/torch/ckpt"
 	"github.com/jmedseg/jmedseg/torch/nn"
@@ -51,36 +49,43 @@ type Event struct {
 	Message       string        `json:"message,omitempty"`
 }
 
-// Trainer runs one training job.
+// Trainer runs one training run from Options: a Job (see Fit) built from
+// a data set directory, names and flags, with checkpoints in a run
+// directory, exact resumption and the report on top.
 type Trainer struct {
 	opt     Options
 	OnEvent func(Event) // progress; may be nil
 
-	dev     torch.Device
-	ds      *data.Dataset
-	classes []string
-	spec    models.Spec
-	info    ModelInfo
-	model   nn.Module
-	optim   optim.Optimizer
-	sched   *optim.Scheduler
-	lossFn  loss.Loss
-	train   *data.Loader
-	val     []data.Sample
-	history report.History
-	best    float64
-	bestEp  int
-	step    int64
-	startEp int
-	skip    int // batches of startEp already done (resume after an interrupt)
-	started time.Time
-	spacing func(path string) [2]float64
+	dev       torch.Device
+	ds        *data.Dataset
+	classes   []string
+	spec      models.Spec
+	info      models.Info
+	model     nn.Module
+	optim     optim.Optimizer
+	sched     *optim.Scheduler
+	lossFn    loss.Loss
+	train     *data.Loader
+	val       []data.Sample
+	valLoader *data.Loader
+	prog      Progress // where the run stands (restored when resuming)
+	started   time.Time
+	spacing   func(path string) [2]float64
+	pending   []Event // emitted before OnEvent was set
 }
 
+// emit reports an event; those of New, before OnEvent can be set, wait
+// for the first Fit.
 func (t *Trainer) emit(e Event) {
-	if t.OnEvent != nil {
-		t.OnEvent(e)
+	if t.OnEvent == nil {
+		t.pending = append(t.pending, e)
+		return
 	}
+	for _, p := range t.pending {
+		t.OnEvent(p)
+	}
+	t.pending = nil
+	t.OnEvent(e)
 }
 
 // New prepares a run: opens the data, builds the model, optimizer, schedule
@@ -90,7 +95,7 @@ func New(opt Options) (*Trainer, error) {
 	if err := opt.validate(); err != nil {
 		return nil, err
 	}
-	t := &Trainer{opt: opt, best: math.Inf(-1), started: time.Now()}
+	t := &Trainer{opt: opt, started: time.Now()}
 	if err := torch.CheckVersion(); err != nil {
 		return nil, err
 	}
@@ -159,7 +164,15 @@ func New(opt Options) (*Trainer, error) {
 	cfg := opt.Net
 	cfg.InChannels, cfg.Classes = int64(channels), int64(ncls)
 	cfg = t.spec.Resolve(cfg)
-	t.info = ModelInfo{Model: t.spec.Name, Config: cfg, Classes: t.classes, Size: size, Spacing: spacing, STN: opt.STN}
+	norm := models.DefaultNormalization()
+	if opt.Normalize != nil {
+		norm = *opt.Normalize
+		norm.Scale = models.ScaleUnit
+	}
+	if err := norm.Check(cfg.InChannels); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	t.info = models.Info{Model: t.spec.Name, Config: cfg, Classes: t.classes, Size: size, Spacing: spacing, STN: opt.STN, Norm: norm}
 	t.spacing = spacingOf(t.ds, size)
 
 	if t.model, err = models.New(opt.Model, cfg); err != nil {
@@ -167,17 +180,21 @@ func New(opt Options) (*Trainer, error) {
 	}
 	if opt.Pretrained != "" {
 		// Into the bare network: pretrained weights have its layout.
-		_, rep, err := ckpt.Load(opt.Pretrained, t.model, false)
+		pi, rep, err := models.LoadPretrained(opt.Pretrained, t.model, t.spec.Name)
 		if err != nil {
 			t.Close()
 			return nil, err
 		}
-		if rep != nil && !rep.OK() {
+		switch {
+		case pi.Kind == models.KindEncoder && len(rep.Unexpected) == 0:
+			n := len(t.model.StateDict())
+			t.emit(Event{Kind: "info", Message: fmt.Sprintf("pretrained encoder %s: %d of %d tensors loaded; the rest start untrained", opt.Pretrained, n-len(rep.Missing), n)})
+		case !rep.OK():
 			t.emit(Event{Kind: "info", Message: fmt.Sprintf("pretrained %s: %s", opt.Pretrained, rep)})
 		}
 	}
 	if opt.STN {
-		w := sas.NewWithSTN(cfg.InChannels, t.model)
+		w := models.NewWithSTN(cfg.InChannels, t.model)
 		if err := w.Err(); err != nil {
 			w.Free()
 			t.model = nil
@@ -191,9 +208,6 @@ func New(opt Options) (*Trainer, error) {
 	}
 	var tf data.Transform
 	var chain augment.Pipeline
-	if size != [2]int{} {
-		chain = append(chain, augment.Resize{Width: size[1], Height: size[0]})
-	}
 	if opt.Geometric {
 		var pairs [][2]int
 		if m := t.ds.Manifest; m != nil {
@@ -204,12 +218,16 @@ func New(opt Options) (*Trainer, error) {
 	if opt.Aug {
 		chain = append(chain, augment.SASSupervised()...)
 	}
-	if len(chain) > 0 {
+	if chain = inputTransform(t.info, chain); len(chain) > 0 {
 		tf = chain
 	}
 	t.train, err = data.NewLoader(trainSamples, data.LoaderOptions{BatchSize: opt.Batch, Workers: opt.Workers, Shuffle: true,
 		Seed: opt.Seed, Transform: tf, Channels: channels, Classes: ncls, DropLast: len(trainSamples) > opt.Batch, SkipBad: opt.SkipBad})
 	if err != nil {
+		t.Close()
+		return nil, err
+	}
+	if t.valLoader, err = t.evalSetup(t.model).loader(t.val); err != nil {
 		t.Close()
 		return nil, err
 	}
@@ -276,18 +294,30 @@ func (t *Trainer) Close() {
 func (t *Trainer) Model() nn.Module { return t.model }
 
 // Info returns what a checkpoint of this run records.
-func (t *Trainer) Info() ModelInfo { return t.info }
+func (t *Trainer) Info() models.Info { return t.info }
 
-func (t *Trainer) saveLast(epoch, batchInEpoch int) error {
-	h, _ := json.Marshal(t.history)
+// Metadata keys of a training checkpoint besides the model file's.
+const (
+	metaHistory  = "jmedseg.history"
+	metaOptions  = "jmedseg.options"
+	metaBest     = "jmedseg.best"
+	metaBatchPos = "jmedseg.batch_in_epoch"
+)
+
+func (t *Trainer) saveLast(p Progress) error {
+	h, _ := json.Marshal(p.History)
 	o, _ := json.Marshal(t.opt)
-	meta := t.info.meta()
+	best := math.Inf(-1)
+	if p.BestEpoch > 0 {
+		best = p.Best
+	}
+	meta := t.info.Metadata()
 	meta[metaHistory] = string(h)
 	meta[metaOptions] = string(o)
-	meta[metaBest] = strconv.FormatFloat(t.best, 'g', -1, 64) + "@" + strconv.Itoa(t.bestEp)
-	meta[metaBatchPos] = strconv.Itoa(batchInEpoch)
+	meta[metaBest] = strconv.FormatFloat(best, 'g', -1, 64) + "@" + strconv.Itoa(p.BestEpoch)
+	meta[metaBatchPos] = strconv.Itoa(p.Batch)
 	return ckpt.SaveTraining(filepath.Join(t.opt.Out, LastFile), &ckpt.Training{Model: t.model, Optimizer: t.optim, Scheduler: t.sched,
-		Epoch: int64(epoch), Step: t.step, Meta: meta})
+		Epoch: int64(p.Epoch), Step: p.Step, Meta: meta})
 }
 
 func (t *Trainer) restore() error {
@@ -299,22 +329,28 @@ func (t *Trainer) restore() error {
 	if err != nil {
 		return err
 	}
-	if md[metaModel] != t.info.Model || md[metaConfig] != t.info.meta()[metaConfig] {
-		return fmt.Errorf("train: --resume: %s holds %s %s, this run builds %s %s", path, md[metaModel], md[metaConfig], t.info.Model, t.info.meta()[metaConfig])
+	have, err := models.ParseInfo(path, md)
+	if err != nil {
+		return fmt.Errorf("train: --resume: %w", err)
+	}
+	if have.Model != t.info.Model || have.Config != t.info.Config || have.STN != t.info.STN {
+		return fmt.Errorf("train: --resume: %s holds %s %+v (stn %t), this run builds %s %+v (stn %t)", path, have.Model, have.Config, have.STN,
+			t.info.Model, t.info.Config, t.info.STN)
 	}
 	tr := &ckpt.Training{Model: t.model, Optimizer: t.optim, Scheduler: t.sched}
 	if err := ckpt.LoadTraining(path, tr); err != nil {
 		return err
 	}
-	t.startEp, t.step = int(tr.Epoch), tr.Step
-	t.skip, _ = strconv.Atoi(md[metaBatchPos])
-	if err := json.Unmarshal([]byte(md[metaHistory]), &t.history); err != nil {
+	p := Progress{Epoch: int(tr.Epoch), Step: tr.Step}
+	p.Batch, _ = strconv.Atoi(md[metaBatchPos])
+	if err := json.Unmarshal([]byte(md[metaHistory]), &p.History); err != nil {
 		return fmt.Errorf("train: --resume: %s: bad history: %v", path, err)
 	}
-	if b, ep, ok := cutFloat(md[metaBest]); ok {
-		t.best, t.bestEp = b, ep
+	if b, ep, ok := cutFloat(md[metaBest]); ok && ep > 0 {
+		p.Best, p.BestEpoch = b, ep
 	}
-	t.emit(Event{Kind: "info", Message: fmt.Sprintf("resumed from %s at epoch %d, batch %d", path, t.startEp+1, t.skip)})
+	t.prog = p
+	t.emit(Event{Kind: "info", Message: fmt.Sprintf("resumed from %s at epoch %d, batch %d", path, p.Epoch+1, p.Batch)})
 	return nil
 }
 
@@ -329,148 +365,68 @@ func cutFloat(s string) (float64, int, bool) {
 	return 0, 0, false
 }
 
-// batchTensors moves a collated batch onto the device inside scope s.
-func (t *Trainer) batchTensors(b *data.Batch, s *torch.Scope) (x, y *torch.Tensor) {
-	x = torch.FromSlice(b.Image.Data, shape64(b.Image.Shape), s).ToDevice(t.dev)
-	if b.Mask != nil {
-		y = torch.FromSlice(b.Mask.Data, shape64(b.Mask.Shape), s).ToDevice(t.dev)
-	}
-	return x, y
+// Job returns the run as a Job of values: its model, optimizer, schedule,
+// loss, loaders and progress. Fit (the method) runs it with the run
+// directory's checkpoints; the package's Fit runs it without.
+func (t *Trainer) Job() Job {
+	return Job{Model: t.model, Optimizer: t.optim, Scheduler: t.sched, Loss: t.lossFn, Train: t.train, Val: t.valLoader,
+		Classes: t.classes, Spacing: t.spacing, Epochs: t.opt.Epochs, StepsPerEpoch: t.opt.LimitBatches, Device: t.dev,
+		Start: t.prog, OnEvent: t.OnEvent}
 }
 
-func shape64(s []int) []int64 {
-	out := make([]int64, len(s))
-	for i, v := range s {
-		out[i] = int64(v)
-	}
-	return out
-}
-
-// Fit trains for the remaining epochs. Cancelling ctx (Ctrl-C) stops after
-// the current step and saves the state so that --resume continues exactly.
-// A NaN or infinite loss stops training with ErrNonFinite; the checkpoints
-// of the last good epoch are kept.
+// Fit trains for the remaining epochs, saving best.safetensors whenever
+// the validation foreground Dice improves and last.safetensors after every
+// epoch. Cancelling ctx (Ctrl-C) stops after the current step and saves the
+// state so that --resume continues exactly. A NaN or infinite loss stops
+// training with ErrNonFinite; the checkpoints of the last good epoch are
+// kept.
 func (t *Trainer) Fit(ctx context.Context) error {
-	// One OS thread for every libtorch call of the run: glibc gives each
-	// thread its own malloc arena, and a goroutine hopping between threads
-	// spreads the step's tensors over several, raising peak memory.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	steps := t.stepsPerEpoch()
-	for epoch := t.startEp; epoch < t.opt.Epochs; epoch++ {
-		t.model.Train(true)
-		start := time.Now()
-		var sum float64
-		var n, images int
-		done := 0
-		for b, err := range t.train.Epoch(ctx, epoch) {
-			if err != nil {
-				if ctx.Err() != nil {
-					break
-				}
-				return fmt.Errorf("train: epoch %d: %w", epoch+1, err)
-			}
-			if done >= steps {
-				break
-			}
-			for _, bad := range b.Skipped {
-				t.emit(Event{Kind: "info", Message: "skipped: " + bad.Error()})
-			}
-			if epoch == t.startEp && done < t.skip {
-				done++ // already trained before the interruption
-				continue
-			}
-			l, err := t.trainStep(b)
-			if err != nil {
-				return fmt.Errorf("train: epoch %d, batch %d: %w", epoch+1, done+1, err)
-			}
-			if math.IsNaN(l) || math.IsInf(l, 0) {
-				kept := "no epoch had finished, so nothing was saved"
-				if _, err := os.Stat(filepath.Join(t.opt.Out, LastFile)); err == nil {
-					kept = "the last good state stays in " + filepath.Join(t.opt.Out, LastFile)
-				}
-				return fmt.Errorf("%w at epoch %d, batch %d (%v, lr %g): training stopped before the weights were touched; %s",
-					ErrNonFinite, epoch+1, done+1, l, t.optim.Groups()[0].LR, kept)
-			}
-			sum += l
-			n++
-			done++
-			images += len(b.Names)
-			el := time.Since(start).Seconds()
-			ips := float64(images) / el
-			left := time.Duration(float64(steps-done)*el/float64(max(n, 1))*1e9) + time.Duration(float64((t.opt.Epochs-epoch-1)*steps)*el/float64(max(n, 1))*1e9)
-			t.emit(Event{Kind: "step", Epoch: epoch + 1, Epochs: t.opt.Epochs, Step: done, Steps: steps, Loss: l, LR: t.optim.Groups()[0].LR, ImagesPerSec: ips, ETA: left})
-			if ctx.Err() != nil {
-				break
-			}
+	job := t.Job()
+	if t.OnEvent != nil { // New's events first
+		for _, p := range t.pending {
+			t.OnEvent(p)
 		}
-		if ctx.Err() != nil {
-			if err := t.saveLast(epoch, done); err != nil {
-				return fmt.Errorf("train: interrupted, and saving the state failed: %w", err)
-			}
-			t.skip = 0
-			return fmt.Errorf("train: interrupted at epoch %d, batch %d; state saved to %s (continue with --resume): %w",
-				epoch+1, done, filepath.Join(t.opt.Out, LastFile), ctx.Err())
-		}
-		t.skip = 0
-		rec := report.Epoch{Epoch: epoch + 1, TrainLoss: sum / float64(max(n, 1)), LR: t.optim.Groups()[0].LR}
-		if n > 0 {
-			rec.ImagesPerSecond = float64(images) / time.Since(start).Seconds()
-		}
-		ev, err := t.Evaluate(ctx, t.val, nil)
-		if err != nil {
-			return fmt.Errorf("train: validating epoch %d: %w", epoch+1, err)
-		}
-		rec.ValLoss = ev.Loss
-		rec.ValDice = float64(ev.Metrics.Split.Foreground.Dice)
-		rec.ValIoU = float64(ev.Metrics.Split.Foreground.IoU)
-		rec.Seconds = time.Since(start).Seconds()
-		t.history = append(t.history, rec)
-		best := rec.ValDice > t.best || (math.IsNaN(t.best) || math.IsInf(t.best, -1))
+		t.pending = nil
+	}
+	saved := false
+	job.OnEpoch = func(p Progress, rec report.Epoch, best bool) error {
+		t.prog = p
 		if best {
-			t.best, t.bestEp = rec.ValDice, epoch+1
-			t.info.Epoch, t.info.ValDice = epoch+1, rec.ValDice
-			if err := SaveModel(filepath.Join(t.opt.Out, BestFile), t.model, t.info); err != nil {
+			t.info.Epoch, t.info.ValDice = p.BestEpoch, p.Best
+			if err := models.Save(filepath.Join(t.opt.Out, BestFile), t.model, t.info); err != nil {
 				return err
 			}
 		}
-		if err := t.saveLast(epoch+1, 0); err != nil {
-			return err
+		return t.saveLast(p)
+	}
+	job.OnInterrupt = func(p Progress) error {
+		t.prog = p
+		if err := t.saveLast(p); err != nil {
+			return fmt.Errorf("train: interrupted, and saving the state failed: %w", err)
 		}
-		t.emit(Event{Kind: "epoch", Epoch: epoch + 1, Epochs: t.opt.Epochs, Record: &rec, Best: best})
+		saved = true
+		return nil
 	}
-	return nil
-}
-
-// trainStep runs one optimisation step and returns the loss.
-func (t *Trainer) trainStep(b *data.Batch) (float64, error) {
-	s := torch.NewScope()
-	defer s.Close()
-	x, y := t.batchTensors(b, s)
-	l := t.lossFn.Forward(t.model.Forward(x), y)
-	v, err := l.Item()
-	if err != nil {
-		return 0, err
+	_, err := Fit(ctx, job)
+	last := filepath.Join(t.opt.Out, LastFile)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrNonFinite):
+		kept := "no epoch had finished, so nothing was saved"
+		if _, serr := os.Stat(last); serr == nil {
+			kept = "the last good state stays in " + last
+		}
+		return fmt.Errorf("%w; %s", err, kept)
+	case saved && ctx.Err() != nil:
+		return fmt.Errorf("train: interrupted at epoch %d, batch %d; state saved to %s (continue with --resume): %w",
+			t.prog.Epoch+1, t.prog.Batch, last, ctx.Err())
 	}
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return v, nil // the caller stops before the weights are touched
-	}
-	if err := l.Backward(); err != nil {
-		return 0, err
-	}
-	if err := t.optim.Step(); err != nil {
-		return 0, err
-	}
-	if err := t.optim.ZeroGrad(); err != nil {
-		return 0, err
-	}
-	t.sched.Step()
-	t.step++
-	return v, nil
+	return err
 }
 
 // History returns the per-epoch records so far.
-func (t *Trainer) History() report.History { return t.history }
+func (t *Trainer) History() report.History { return t.prog.History }
 
 // BestEpoch is the epoch whose weights are in best.safetensors (1-based).
-func (t *Trainer) BestEpoch() int { return t.bestEp }
+func (t *Trainer) BestEpoch() int { return t.prog.BestEpoch }
