@@ -7,6 +7,7 @@ import (
 
 func init() {
 	Register(Spec{Name: "attunet", Description: "Attention U-Net (Oktay et al.)", DefaultWidth: 64, RefParams: 34_878_638, Multiple: 16,
+		TestWidth: 4, TestSizes: [][2]int64{{16, 16}, {64, 96}, {128, 128}, {512, 512}}, Twin: "attunet.AttUNet",
 		Build: func(c Config) (nn.Module, error) { return NewAttUNet(c), nil }})
 }
 

@@ -34,8 +34,31 @@ type Spec struct {
 	RefParams int64
 	// Multiple is what input height and width must be divisible by.
 	Multiple int64
+	// MinSize is the smallest input height and width the model takes, a
+	// multiple of Multiple; zero means Multiple.
+	MinSize int64
 	// Build makes the model; cfg.Width is already resolved.
 	Build func(cfg Config) (nn.Module, error)
+
+	// The package's tests exercise every registered model through the
+	// fields below and fail for a model that leaves any of them out.
+
+	// TestWidth is a small Width, below DefaultWidth, at which the tests
+	// build the model (fast on a CPU; the reference's width is only built
+	// to count parameters).
+	TestWidth int64
+	// TestSizes are input sizes, {height, width}, at which the tests run
+	// the model at TestWidth: at least two, each accepted by CheckSize,
+	// among them the smallest input the model takes ({MinSide, MinSide})
+	// and the reference's {512, 512}. The PyTorch parity test uses those
+	// of at most 96×96 pixels (one at least).
+	TestSizes [][2]int64
+	// Twin names the model's PyTorch twin as "module.Class": a class in
+	// internal/oracle/py/twins/module.py built as
+	// Class(in_channels=, classes=, width=), with the same state-dict keys
+	// in the same order, whose outputs and gradients the Go model must
+	// equal.
+	Twin string
 }
 
 var registry = map[string]Spec{}
@@ -109,7 +132,19 @@ func (s Spec) CheckSize(h, w int64) error {
 	if h <= 0 || w <= 0 || h%s.Multiple != 0 || w%s.Multiple != 0 {
 		return fmt.Errorf("models: %s needs a height and width divisible by %d, got %dx%d", s.Name, s.Multiple, h, w)
 	}
+	if m := s.MinSide(); h < m || w < m {
+		return fmt.Errorf("models: %s needs a height and width of at least %d, got %dx%d", s.Name, m, h, w)
+	}
 	return nil
+}
+
+// MinSide is the smallest input height and width the model takes: MinSize,
+// or Multiple when MinSize is zero.
+func (s Spec) MinSide() int64 {
+	if s.MinSize > 0 {
+		return s.MinSize
+	}
+	return s.Multiple
 }
 
 // cbr is conv + BatchNorm + ReLU, the zoo's commonest block. The ReLU works

@@ -9,6 +9,7 @@ import (
 
 func init() {
 	Register(Spec{Name: "setr", Description: "simplified SETR: 32×32 patches, 8-layer transformer, progressive up-sampling decoder", DefaultWidth: 1024, RefParams: 64_033_730, Multiple: 32,
+		TestWidth: 32, TestSizes: [][2]int64{{32, 32}, {64, 96}, {128, 128}, {512, 512}}, Twin: "setr.SETR",
 		Build: func(c Config) (nn.Module, error) {
 			m, err := NewSETR(c)
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 
 func init() {
 	Register(Spec{Name: "unet", Description: "U-Net (milesial layout, bilinear up-sampling)", DefaultWidth: 64, RefParams: 17_267_458, Multiple: 16,
+		TestWidth: 4, TestSizes: [][2]int64{{16, 16}, {64, 96}, {128, 128}, {512, 512}}, Twin: "unet.UNet",
 		Build: func(c Config) (nn.Module, error) { return NewUNet(c), nil }})
 }
 
