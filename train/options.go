@@ -1,6 +1,12 @@
-// Package train trains and evaluates segmentation models: the epoch loop
-// with validation and best-checkpoint selection, exact resumption,
-// NaN/interrupt handling, evaluation of test splits and the run report.
+// Package train trains and evaluates segmentation models.
+//
+// Fit runs a Job made of values the caller built (a model, an optimizer, a
+// loss, data loaders): the epoch loop with validation, NaN and interrupt
+// handling, and callbacks where checkpoints go. New builds a run from
+// Options (names, flags and a data set directory, as jmedseg train takes
+// them) on top of it: best and last checkpoints in the run directory,
+// exact resumption, evaluation of the test splits and the run report.
+// Model files are package models' (models.Save, models.Load).
 package train
 
 import (
