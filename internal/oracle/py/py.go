@@ -52,13 +52,20 @@ func OnCI() bool {
 // where it fails.
 func Python(t testing.TB) string {
 	t.Helper()
-	if err := probe(); err != nil {
-		if OnCI() {
-			t.Fatalf("PyTorch oracle missing on CI (apt-get install python3-torch): %v", err)
-		}
-		t.Skipf("PyTorch oracle (python3-torch) not installed: %v", err)
-	}
+	requirePython(t, probe(), OnCI())
 	return Interpreter
+}
+
+// requirePython fails (on CI) or skips t when the probe found no PyTorch.
+func requirePython(t testing.TB, probeErr error, ci bool) {
+	t.Helper()
+	switch {
+	case probeErr == nil:
+	case ci:
+		t.Fatalf("PyTorch oracle missing on CI (apt-get install python3-torch): %v", probeErr)
+	default:
+		t.Skipf("PyTorch oracle (python3-torch) not installed: %v", probeErr)
+	}
 }
 
 // Run runs script (a file of this directory, such as "ops_oracle.py") with
