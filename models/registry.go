@@ -1,9 +1,3 @@
-// Package models holds the segmentation architectures of the JMedSeg zoo,
-// each a tree of nn modules whose state-dict keys follow a PyTorch port of
-// the reference, registered by name.
-//
-//	m, err := models.New("unet", models.Config{InChannels: 3, Classes: 2})
-//	logits := m.Forward(x) // [N, Classes, H, W]
 package models
 
 import (
