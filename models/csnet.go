@@ -1,0 +1,258 @@
+package models
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/jmedseg/jmedseg/models/block"
+	"github.com/jmedseg/jmedseg/torch"
+	"github.com/jmedseg/jmedseg/torch/nn"
+)
+
+func init() {
+	Register(Spec{Name: "csnet", Description: "CS-Net (residual encoders, spatial and channel affinity attention)", DefaultWidth: 32, RefParams: 8_925_636, Multiple: 16,
+		TestWidth: 4, TestSizes: [][2]int64{{16, 16}, {64, 96}, {128, 128}, {512, 512}}, Twin: "csnet.CSNet",
+		Build: func(c Config) (nn.Module, error) { return NewCSNet(c, CSNetOptions{}), nil }})
+}
+
+// CSNetOptions are CS-Net's own constructor arguments: the reference's two
+// quirks, both off by default.
+type CSNetOptions struct {
+	// BatchZeroMaxima takes the channel attention's row maxima from batch
+	// element 0 for every sample, as the reference's jt.max(...)[0] does
+	// (Jittor's max returns the values, so [0] indexes the batch); by
+	// default each sample uses its own. The softmax that follows is
+	// unchanged by a constant per row, so the two differ only in rounding
+	// and in how far the exponentials can overflow.
+	BatchZeroMaxima bool
+	// Sigmoid ends the model in a sigmoid, as the reference does, though it
+	// trains it with cross-entropy (which then collapses); by default
+	// Forward returns logits.
+	Sigmoid bool
+}
+
+// csnetResEncoder is the reference's ResEncoder: conv3 "conv1" + BN "bn1"
+// + ReLU, conv3 "conv2" + BN "bn2" + ReLU, plus a 1×1 "conv1x1" residual,
+// then ReLU. Every convolution has a bias.
+type csnetResEncoder struct {
+	nn.Base
+	conv1, conv2, conv1x1 *nn.Conv2d
+	bn1, bn2              *nn.BatchNorm
+}
+
+func newCSNetResEncoder(in, out int64) *csnetResEncoder {
+	e := &csnetResEncoder{}
+	b := &e.Base
+	e.conv1 = nn.Register(b, "conv1", nn.NewConv2d(in, out, 3, nn.Padding(1)))
+	e.bn1 = nn.Register(b, "bn1", nn.NewBatchNorm2d(out))
+	e.conv2 = nn.Register(b, "conv2", nn.NewConv2d(out, out, 3, nn.Padding(1)))
+	e.bn2 = nn.Register(b, "bn2", nn.NewBatchNorm2d(out))
+	e.conv1x1 = nn.Register(b, "conv1x1", nn.NewConv2d(in, out, 1))
+	return e
+}
+
+func (e *csnetResEncoder) Forward(x *torch.Tensor) *torch.Tensor {
+	return nn.Frame(x, func(x *torch.Tensor) *torch.Tensor {
+		residual := e.conv1x1.Forward(x)
+		out := nn.ReluInPlace(e.bn1.Forward(e.conv1.Forward(x)))
+		out = nn.ReluInPlace(e.bn2.Forward(e.conv2.Forward(out)))
+		return nn.ReluInPlace(out.Add(residual))
+	})
+}
+
+// csnetSpatialAttention is the reference's SpatialAttentionBlock on C
+// channels: "query" (1×3 conv to C/8 + BN + ReLU) and "key" (3×1 conv to
+// C/8 + BN + ReLU) give an affinity between every pair of pixels, softmax
+// over the second; "value" (1×1 conv) features are summed with those
+// weights; "gamma" (a parameter, zero at first) scales the result, added to
+// x.
+type csnetSpatialAttention struct {
+	nn.Base
+	gamma      *torch.Tensor
+	query, key *nn.Sequential
+	value      *nn.Conv2d
+}
+
+func newCSNetSpatialAttention(c int64) *csnetSpatialAttention {
+	a := &csnetSpatialAttention{}
+	b := &a.Base
+	a.query = nn.Register(b, "query", nn.Seq(block.CBR(c, c/8, 1, block.Kernel(1, 3))...))
+	a.key = nn.Register(b, "key", nn.Seq(block.CBR(c, c/8, 1, block.Kernel(3, 1))...))
+	a.value = nn.Register(b, "value", nn.NewConv2d(c, c, 1))
+	a.gamma = b.RegisterParameter("gamma", torch.Zeros([]int64{1}))
+	return a
+}
+
+func (a *csnetSpatialAttention) Forward(x *torch.Tensor) *torch.Tensor {
+	return nn.Frame(x, func(x *torch.Tensor) *torch.Tensor {
+		n, c, h, w := x.Size(0), x.Size(1), x.Size(2), x.Size(3)
+		q := a.query.Forward(x).Reshape(n, -1, h*w).Permute(0, 2, 1) // [N, HW, C/8]
+		k := a.key.Forward(x).Reshape(n, -1, h*w)                    // [N, C/8, HW]
+		affinity := q.Matmul(k).Softmax(-1)                          // [N, HW, HW]
+		v := a.value.Forward(x).Reshape(n, -1, h*w)                  // [N, C, HW]
+		weights := v.Matmul(affinity.Permute(0, 2, 1)).Reshape(n, c, h, w)
+		return a.gamma.Mul(weights).Add(x)
+	})
+}
+
+// csnetChannelAttention is the reference's ChannelAttentionBlock: the
+// channel affinity X·Xᵀ, turned into max − affinity and a softmax over each
+// row, weighs the channels; "gamma" (zero at first) scales the result,
+// added to x.
+type csnetChannelAttention struct {
+	nn.Base
+	gamma     *torch.Tensor
+	batchZero bool
+}
+
+func newCSNetChannelAttention(batchZero bool) *csnetChannelAttention {
+	a := &csnetChannelAttention{batchZero: batchZero}
+	a.gamma = a.RegisterParameter("gamma", torch.Zeros([]int64{1}))
+	return a
+}
+
+func (a *csnetChannelAttention) Forward(x *torch.Tensor) *torch.Tensor {
+	return nn.Frame(x, func(x *torch.Tensor) *torch.Tensor {
+		n, c, h, w := x.Size(0), x.Size(1), x.Size(2), x.Size(3)
+		q := x.Reshape(n, c, -1)                 // [N, C, HW]
+		affinity := q.Matmul(q.Permute(0, 2, 1)) // [N, C, C]
+		maxima, _ := affinity.MaxDim(-1, true)   // [N, C, 1]
+		if a.batchZero {
+			maxima = maxima.Narrow(0, 0, 1) // [1, C, 1]: sample 0's, for all
+		}
+		weights := maxima.Expand(affinity.Shape()...).Sub(affinity).Softmax(-1).Matmul(q)
+		return a.gamma.Mul(weights.Reshape(n, c, h, w)).Add(x)
+	})
+}
+
+// csnetAffinityAttention is the reference's AffinityAttention: the sum of
+// the spatial ("sab") and channel ("cab") attention of x.
+type csnetAffinityAttention struct {
+	nn.Base
+	sab *csnetSpatialAttention
+	cab *csnetChannelAttention
+}
+
+func newCSNetAffinityAttention(c int64, batchZero bool) *csnetAffinityAttention {
+	a := &csnetAffinityAttention{}
+	a.sab = nn.Register(&a.Base, "sab", newCSNetSpatialAttention(c))
+	a.cab = nn.Register(&a.Base, "cab", newCSNetChannelAttention(batchZero))
+	return a
+}
+
+func (a *csnetAffinityAttention) Forward(x *torch.Tensor) *torch.Tensor {
+	return nn.Frame(x, func(x *torch.Tensor) *torch.Tensor { return a.sab.Forward(x).Add(a.cab.Forward(x)) })
+}
+
+// CSNet is the reference's CS-Net (Mou et al., channel and spatial
+// attention for curvilinear structures): residual encoders "enc_input",
+// "encoder1".."encoder4" at base widths 1, 2, 4, 8, 16 (32..512 in the
+// reference) with 2×2 max-pooling ("downsample") between them; affinity
+// attention "affinity_attention" on the deepest features, concatenated with
+// them and fused by the 1×1 "attention_fuse"; decoders "deconv4".."deconv1"
+// (ConvTranspose 2×2 stride 2) each concatenated [skip, up] and fed to
+// "decoder4".."decoder1" ((conv3 + BN + ReLU) × 2 as "conv", keys
+// "decoder4.conv.0.weight"); "final", 1×1, gives the logits.
+//
+// The two attention scales are parameters, "affinity_attention.sab.gamma"
+// and "affinity_attention.cab.gamma", zero at first (so the attention
+// starts as twice the identity); in the state dict each comes before its
+// module's children, as PyTorch lists them. Convolutions (not the
+// transposed ones) start from Kaiming-normal weights and zero biases, as
+// the reference's initialize_weights.
+//
+// The reference's quirks, per-batch maxima and a final sigmoid, are
+// CSNetOptions, off by default. Input sides must be multiples of 16.
+type CSNet struct {
+	nn.Base
+	enc     [5]*csnetResEncoder
+	pool    *nn.MaxPool2d
+	attn    *csnetAffinityAttention
+	fuse    *nn.Conv2d
+	dec     [4]*nn.Path // the reference's Decoder: "conv", (conv3 + BN + ReLU) × 2
+	deconv  [4]*nn.ConvTranspose2d
+	final   *nn.Conv2d
+	sigmoid bool
+}
+
+// NewCSNet builds a CS-Net of base width c.Width (32 in the reference;
+// 8,925,636 parameters with 3 input channels and 2 classes).
+func NewCSNet(c Config, o CSNetOptions) *CSNet {
+	w := c.Width
+	m := &CSNet{sigmoid: o.Sigmoid}
+	b := &m.Base
+	in := c.InChannels
+	for i := range m.enc {
+		name := "enc_input"
+		if i > 0 {
+			name = "encoder" + strconv.Itoa(i)
+		}
+		m.enc[i] = nn.Register(b, name, newCSNetResEncoder(in, w<<i))
+		in = w << i
+	}
+	m.pool = nn.Register(b, "downsample", nn.NewMaxPool2d(2))
+	m.attn = nn.Register(b, "affinity_attention", newCSNetAffinityAttention(16*w, o.BatchZeroMaxima))
+	m.fuse = nn.Register(b, "attention_fuse", nn.NewConv2d(32*w, 16*w, 1))
+	for k := range m.dec { // k=0 is decoder4, the deepest
+		hi := w << (4 - k)
+		m.dec[k] = nn.Register(b, "decoder"+strconv.Itoa(4-k), nn.NewPath("conv", nn.Seq(block.DoubleCBR(hi, hi/2, hi/2)...)))
+	}
+	for k := range m.deconv {
+		hi := w << (4 - k)
+		m.deconv[k] = nn.Register(b, "deconv"+strconv.Itoa(4-k), nn.NewConvTranspose2d(hi, hi/2, 2, nn.Stride(2)))
+	}
+	m.final = nn.Register(b, "final", nn.NewConv2d(w, c.Classes, 1))
+	if err := m.Err(); err == nil {
+		m.initWeights()
+	}
+	return m
+}
+
+// initWeights is the reference's initialize_weights: Kaiming-normal
+// convolution weights (fan in, gain √2) and zero biases; BatchNorm starts
+// at weight 1, bias 0, as it does anyway. A failure is recorded on the
+// model, for Err.
+func (m *CSNet) initWeights() {
+	for _, nm := range m.NamedModules() {
+		conv, ok := nm.Node.(*nn.Conv2d)
+		if !ok {
+			continue
+		}
+		err := nn.KaimingNormal(conv.Weight, 0, nn.FanIn, nn.GainLeakyReLU)
+		if err == nil && conv.Bias != nil {
+			err = nn.Zeros(conv.Bias)
+		}
+		if err != nil {
+			m.RegisterParameter("(init)", torch.FromError(fmt.Errorf("csnet: initialising %s: %w", nm.Name, err)))
+			return
+		}
+	}
+}
+
+// Forward implements nn.Module: logits [N, classes, H, W] (probabilities
+// with CSNetOptions.Sigmoid).
+func (m *CSNet) Forward(x *torch.Tensor) *torch.Tensor {
+	if err := checkInputSides("csnet", x, 16, 16); err != nil {
+		return torch.FromError(err)
+	}
+	return nn.Frame(x, func(x *torch.Tensor) *torch.Tensor {
+		var skips [4]*torch.Tensor
+		h := x
+		for i, e := range m.enc {
+			if i > 0 {
+				skips[i-1] = h
+				h = m.pool.Forward(h)
+			}
+			h = e.Forward(h)
+		}
+		h = m.fuse.Forward(torch.Cat([]*torch.Tensor{h, m.attn.Forward(h)}, 1))
+		for k := range m.dec {
+			h = m.dec[k].Forward(torch.Cat([]*torch.Tensor{skips[3-k], m.deconv[k].Forward(h)}, 1))
+		}
+		y := m.final.Forward(h)
+		if m.sigmoid {
+			y = y.Sigmoid()
+		}
+		return y
+	})
+}
