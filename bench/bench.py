@@ -3,8 +3,11 @@ inference the way bench.Run (bench/bench.go) does, on the PyTorch twin of the
 Go model (internal/oracle/py/twins/, the models' parity twins), and prints
 the same JSON keys.
 
-    /usr/bin/python3 bench/bench.py --model unet --batch 4 --size 128 \
-        --width 64 --steps 10 --warmup 3 --mode train --threads 1 --json
+    /usr/bin/python3 bench/bench.py --model unet --twin unet.UNet --batch 4 \
+        --size 128 --width 64 --steps 10 --warmup 3 --mode train --threads 1 --json
+
+--twin is the model's Spec.Twin ("module.Class" under the twins directory);
+benchcmp passes it for every registered model.
 
 Train step: forward, cross-entropy (mean), backward, Adam (lr 1e-4) step,
 zero_grad(set_to_none=True), loss.item(). Inference: eval mode,
@@ -25,12 +28,18 @@ import torch
 # The twins live with the parity oracles; no bytecode caches in the tree.
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "internal", "oracle", "py", "twins"))
-from attunet import AttUNet  # noqa: E402
-from deeplab import DeepLab  # noqa: E402
-from setr import SETR  # noqa: E402
-from unet import UNet  # noqa: E402
+import importlib  # noqa: E402
 
-MODELS = {"unet": (UNet, 64, 16), "attunet": (AttUNet, 64, 16), "deeplab": (DeepLab, 64, 16), "setr": (SETR, 1024, 32)}
+
+def twin_class(twin):
+    """The class a "module.Class" twin name gives."""
+    mod, _, cls = twin.partition(".")
+    if not mod or not cls:
+        sys.exit(f"bench.py: --twin {twin!r}: want module.Class")
+    try:
+        return getattr(importlib.import_module(mod), cls)
+    except (ImportError, AttributeError) as e:
+        sys.exit(f"bench.py: --twin {twin}: {e}")
 
 
 def peak_rss():
@@ -52,10 +61,8 @@ def median(v):
 
 
 def run(a):
-    cls, default_width, multiple = MODELS[a.model]
-    width = a.width or default_width
-    if a.size % multiple:
-        sys.exit(f"bench.py: {a.model} needs a size divisible by {multiple}, got {a.size}")
+    cls = twin_class(a.twin)
+    width = a.width
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -102,10 +109,11 @@ def run(a):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="unet", choices=sorted(MODELS))
+    p.add_argument("--model", default="unet", help="the Go model's name (reported only)")
+    p.add_argument("--twin", required=True, help="the twin as module.Class, e.g. unet.UNet")
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--size", type=int, default=128)
-    p.add_argument("--width", type=int, default=0, help="base width (0: the reference's)")
+    p.add_argument("--width", type=int, required=True, help="base width")
     p.add_argument("--classes", type=int, default=2)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)

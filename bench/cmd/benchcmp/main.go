@@ -29,7 +29,19 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jmedseg/jmedseg/models"
 )
+
+// twinOf is a registered model's PyTorch twin ("module.Class"), which
+// bench.py times.
+func twinOf(model string) string {
+	s, ok := models.Lookup(model)
+	if !ok {
+		log.Fatalf("benchcmp: unknown model %q", model)
+	}
+	return s.Twin
+}
 
 // row is one benchmarked configuration (both modes, both sides).
 type row struct {
@@ -66,6 +78,27 @@ var plans = map[string][]row{
 		{"deeplab", 2, 64, 8, 1, 5, 2},
 		{"setr", 2, 64, 128, 1, 5, 2},
 	},
+}
+
+// zooPlan is a row for every registered model at a quarter of its
+// reference width (at least its test width), batch 2, 128×128 (or the
+// nearest size the model takes), both cores: minutes per model on the
+// project's machine.
+func zooPlan() []row {
+	var out []row
+	for _, name := range models.Names() {
+		s, _ := models.Lookup(name)
+		w := max(s.DefaultWidth/4, s.TestWidth, 1)
+		if s.Multiple > 1 {
+			w = max(w/s.TestWidth*s.TestWidth, s.TestWidth) // widths keep the test width's divisibility
+		}
+		size := max(int64(128), s.MinSide())
+		if m := s.Multiple; m > 1 {
+			size = (size + m - 1) / m * m
+		}
+		out = append(out, row{name, 2, int(size), w, 2, 3, 1})
+	}
+	return out
 }
 
 // run is one process's figures (the keys both sides print).
@@ -131,11 +164,12 @@ func main() {
 	script := flag.String("script", "bench/bench.py", "the PyTorch twin of jmedseg bench")
 	out := flag.String("out", "bench/results", "output folder")
 	name := flag.String("name", "cpu", "result name: OUT/NAME.md, OUT/NAME.json, OUT/raw/NAME/")
-	planName := flag.String("plan", "default", "rows to run: default or quick")
+	planName := flag.String("plan", "default", "rows to run: default, quick or zoo (every registered model)")
 	reps := flag.Int("reps", 1, "processes per side, mode and row (median reported)")
 	only := flag.String("only", "", "run only rows whose key (model-bB-sS-wW-tT) matches this regexp")
 	device := flag.String("device", "cpu", "cpu or cuda, for both sides")
 	flag.Parse()
+	plans["zoo"] = zooPlan()
 	plan, ok := plans[*planName]
 	if !ok {
 		log.Fatalf("unknown plan %q", *planName)
@@ -179,6 +213,7 @@ func main() {
 						"--mode", mode, "--threads", itoa(r.Threads), "--device", *device, "--json")
 					if s == "pytorch" {
 						args = append(args[:1], args[2:]...) // bench.py takes no subcommand
+						args = append(args, "--twin", twinOf(r.Model))
 					}
 					raw := filepath.Join(rawDir, fmt.Sprintf("%s-%s-%s-%d.json", r.key(), mode, s, i))
 					got, err := exec1(cmd, args, r.Threads, raw)
