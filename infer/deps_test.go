@@ -24,7 +24,7 @@ func TestNoTrainingDependencies(t *testing.T) {
 		t.Fatalf("go list -deps: %v\n%s", err, out)
 	}
 	const mod = "github.com/jmedseg/jmedseg/"
-	forbidden := map[string]bool{"train": true, "loss": true, "torch/optim": true, "torch/ckpt": true, "sas": true,
+	forbidden := map[string]bool{"train": true, "loss": true, "torch/optim": true, "sas": true,
 		"report": true, "bench": true, "cli": true}
 	var deps []string
 	for _, line := range strings.Fields(string(out)) {

@@ -2,15 +2,13 @@ package models
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"strconv"
 	"strings"
 
-	"github.com/jmedseg/jmedseg/torch"
+	"github.com/jmedseg/jmedseg/torch/ckpt"
 	"github.com/jmedseg/jmedseg/torch/nn"
-	"github.com/jmedseg/jmedseg/torch/safetensors"
 )
 
 // The model file
@@ -21,24 +19,21 @@ import (
 // safetensors.torch.load_file. Three kinds share the format, told apart by
 // the "jmedseg.kind" entry: a trained model (KindModel: Save, Load), a
 // pretrained encoder (KindEncoder: SaveEncoder, LoadPretrained) and a
-// training checkpoint (KindTraining: written by package train through
-// torch/ckpt with Info's metadata, its weights under "model."; Load reads
-// its model too).
-//
-// This file reads and writes safetensors itself rather than through
-// torch/ckpt, which links the optimizers: a program that only predicts
-// needs models, data and torch.
+// training checkpoint (KindTraining: written by package train with Info's
+// metadata, its weights under ckpt.ModelPrefix; Load reads its model too).
+// The tensors are read and written by torch/ckpt, which links no
+// optimizer: a program that only predicts needs models, data and torch.
 
 // Kinds of model file, the value of the "jmedseg.kind" metadata entry.
 const (
-	KindModel    = "model"    // a trained model
-	KindEncoder  = "encoder"  // a pretrained encoder (jmedseg pretrain)
-	KindTraining = "training" // a training checkpoint (train's last.safetensors)
+	KindModel    = ckpt.KindModel    // a trained model
+	KindEncoder  = "encoder"         // a pretrained encoder (jmedseg pretrain)
+	KindTraining = ckpt.KindTraining // a training checkpoint (train's last.safetensors)
 )
 
 // Metadata keys of a model file.
 const (
-	metaKind    = "jmedseg.kind"
+	metaKind    = ckpt.MetaKind
 	metaModel   = "jmedseg.model"
 	metaConfig  = "jmedseg.config"
 	metaClasses = "jmedseg.classes"
@@ -52,7 +47,6 @@ const (
 	// before encoder files had their own kind.
 	metaLegacyEncoder = "jmedseg.pretrained_model"
 	metaFormat        = "format" // "pt", as safetensors.torch writes
-	trainingPrefix    = "model." // a training checkpoint's model keys
 )
 
 var ownKeys = map[string]bool{metaFormat: true, metaKind: true, metaModel: true, metaConfig: true, metaClasses: true, metaSize: true,
@@ -236,11 +230,11 @@ func ParseInfo(path string, md map[string]string) (Info, error) {
 
 // ReadInfo reads a model file's Info without loading its weights.
 func ReadInfo(path string) (Info, error) {
-	f, err := safetensors.ReadFile(path)
+	md, err := ckpt.ReadMetadata(path)
 	if err != nil {
-		return Info{}, fileErr(path, err)
+		return Info{}, err
 	}
-	return ParseInfo(path, f.Metadata)
+	return ParseInfo(path, md)
 }
 
 // Save writes a trained model's weights and info to path atomically, as a
@@ -253,7 +247,7 @@ func Save(path string, m nn.Node, info Info) error {
 	if info.Model == "" {
 		return fmt.Errorf("models: %s: no model name in the info to save", path)
 	}
-	return writeState(path, m.StateDict(), info.Metadata())
+	return ckpt.Save(path, m, info.Metadata())
 }
 
 // SaveEncoder writes a pretrained encoder to path atomically, as a
@@ -268,7 +262,9 @@ func SaveEncoder(path string, state []nn.Named, info Info) error {
 	if len(state) == 0 {
 		return fmt.Errorf("models: %s: no encoder tensors to save", path)
 	}
-	return writeState(path, state, info.Metadata())
+	md := info.Metadata()
+	md[metaFormat] = "pt"
+	return ckpt.WriteTensors(path, state, md)
 }
 
 // Build makes the model info describes, untrained: the registered model,
@@ -291,9 +287,9 @@ func Build(info Info) (nn.Module, error) {
 // training checkpoint's model loads too; a pretrained encoder does not (see
 // LoadPretrained). Errors name the file and what is wrong with it.
 func Load(path string) (nn.Module, Info, error) {
-	f, err := safetensors.ReadFile(path)
+	f, err := ckpt.ReadFile(path)
 	if err != nil {
-		return nil, Info{}, fileErr(path, err)
+		return nil, Info{}, err
 	}
 	info, err := ParseInfo(path, f.Metadata)
 	if err != nil {
@@ -309,11 +305,11 @@ func Load(path string) (nn.Module, Info, error) {
 	}
 	prefix := ""
 	if info.Kind == KindTraining {
-		prefix = trainingPrefix
+		prefix = ckpt.ModelPrefix
 	}
-	if _, err := loadState(path, f, m, prefix, true); err != nil {
+	if _, err := ckpt.LoadFile(f, m, prefix, true); err != nil {
 		m.Free()
-		return nil, info, err
+		return nil, info, fmt.Errorf("models: %s: %w", path, err)
 	}
 	m.Eval()
 	return m, info, nil
@@ -326,9 +322,9 @@ func Load(path string) (nn.Module, Info, error) {
 // (m's registered name). Keys that differ are reported, not fatal; shapes
 // that differ are an error, and then nothing is loaded.
 func LoadPretrained(path string, m nn.Node, model string) (Info, *nn.LoadReport, error) {
-	f, err := safetensors.ReadFile(path)
+	f, err := ckpt.ReadFile(path)
 	if err != nil {
-		return Info{}, nil, fileErr(path, err)
+		return Info{}, nil, err
 	}
 	info, ierr := ParseInfo(path, f.Metadata)
 	prefix := ""
@@ -337,7 +333,7 @@ func LoadPretrained(path string, m nn.Node, model string) (Info, *nn.LoadReport,
 			return info, nil, fmt.Errorf("models: %s holds %s weights, not %s", path, info.Model, model)
 		}
 		if info.Kind == KindTraining {
-			prefix = trainingPrefix
+			prefix = ckpt.ModelPrefix
 		}
 		if info.STN {
 			prefix += "net."
@@ -345,8 +341,11 @@ func LoadPretrained(path string, m nn.Node, model string) (Info, *nn.LoadReport,
 	} else {
 		info = Info{} // a plain state dict: no jmedseg metadata
 	}
-	rep, err := loadState(path, f, m, prefix, false)
-	return info, rep, err
+	rep, err := ckpt.LoadFile(f, m, prefix, false)
+	if err != nil {
+		return info, rep, fmt.Errorf("models: %s: %w", path, err)
+	}
+	return info, rep, nil
 }
 
 // ParseSize parses an input size "H", "HxW" or "H,W"; "" is the zero size.
@@ -370,172 +369,4 @@ func ParseSize(s string) ([2]int, error) {
 		out[i] = v
 	}
 	return out, nil
-}
-
-// fileErr makes err name path (safetensors errors from ReadFile already do).
-func fileErr(path string, err error) error {
-	var se *safetensors.Error
-	if errors.As(err, &se) && se.Path != "" {
-		return fmt.Errorf("models: %w", err)
-	}
-	return fmt.Errorf("models: %s: %w", path, err)
-}
-
-// writeState writes state-dict entries and metadata to path atomically.
-func writeState(path string, sd []nn.Named, md map[string]string) error {
-	md = maps.Clone(md)
-	md[metaFormat] = "pt"
-	f := &safetensors.File{Metadata: md}
-	for _, n := range sd {
-		st, err := encode(n.Name, n.Tensor)
-		if err != nil {
-			return fmt.Errorf("models: %s: %w", path, err)
-		}
-		f.Tensors = append(f.Tensors, st)
-	}
-	if err := safetensors.WriteFile(path, f); err != nil {
-		return fileErr(path, err)
-	}
-	return nil
-}
-
-// loadState loads the tensors of f whose names start with prefix (the
-// prefix taken off) into m. Float and integer tensors must not be mixed up.
-func loadState(path string, f *safetensors.File, m nn.Node, prefix string, strict bool) (*nn.LoadReport, error) {
-	s := torch.NewScope()
-	defer s.Close()
-	var sd []nn.Named
-	for i := range f.Tensors {
-		st := &f.Tensors[i]
-		name, ok := strings.CutPrefix(st.Name, prefix)
-		if !ok {
-			continue
-		}
-		t := s.Track(decode(st))
-		if err := t.Err(); err != nil {
-			return nil, fmt.Errorf("models: %s: %w", path, err)
-		}
-		sd = append(sd, nn.Named{Name: name, Tensor: t})
-	}
-	have := make(map[string]*torch.Tensor, len(sd))
-	for _, n := range sd {
-		have[n.Name] = n.Tensor
-	}
-	for _, o := range m.StateDict() {
-		if src, ok := have[o.Name]; ok && src.DType().IsFloat() != o.Tensor.DType().IsFloat() {
-			return nil, fmt.Errorf("models: %s: tensor %q has dtype %s in the file but %s in the model", path, o.Name, src.DType(), o.Tensor.DType())
-		}
-	}
-	rep, err := m.LoadStateDict(sd, strict)
-	if err != nil {
-		return rep, fmt.Errorf("models: %s: %w", path, err)
-	}
-	return rep, nil
-}
-
-// encode copies a tensor (from any device) into a safetensors tensor. State
-// dicts hold floating-point parameters and integer counters; other dtypes
-// are converted to one of those first.
-func encode(name string, t *torch.Tensor) (safetensors.Tensor, error) {
-	if err := t.Err(); err != nil {
-		return safetensors.Tensor{}, fmt.Errorf("tensor %q: %w", name, err)
-	}
-	shape := t.Shape()
-	var st safetensors.Tensor
-	var err error
-	switch t.DType() {
-	case torch.Float32:
-		var v []float32
-		v, err = torch.ToSlice[float32](t)
-		st = safetensors.FromFloat32(name, shape, v)
-	case torch.Float64:
-		var v []float64
-		v, err = torch.ToSlice[float64](t)
-		st = safetensors.FromFloat64(name, shape, v)
-	case torch.Int64:
-		var v []int64
-		v, err = torch.ToSlice[int64](t)
-		st = safetensors.FromInt64(name, shape, v)
-	case torch.Int32:
-		var v []int32
-		v, err = torch.ToSlice[int32](t)
-		st = safetensors.FromInt32(name, shape, v)
-	case torch.Uint8:
-		var v []uint8
-		v, err = torch.ToSlice[uint8](t)
-		st = safetensors.FromUint8(name, shape, v)
-	case torch.Bool:
-		var v []bool
-		v, err = torch.ToSlice[bool](t)
-		st = safetensors.FromBool(name, shape, v)
-	default:
-		err = fmt.Errorf("dtype %s is not saved in model files (convert it to float32 first)", t.DType())
-	}
-	if err != nil {
-		return safetensors.Tensor{}, fmt.Errorf("tensor %q: %w", name, err)
-	}
-	return st, nil
-}
-
-// decode makes a CPU tensor (owned by the caller) from a safetensors
-// tensor; F16 and BF16 become float16 and bfloat16 tensors.
-func decode(st *safetensors.Tensor) *torch.Tensor {
-	shape := st.Shape
-	if shape == nil {
-		shape = []int64{}
-	}
-	bad := func(err error) *torch.Tensor {
-		return torch.FromError(fmt.Errorf("tensor %q: %w", st.Name, err))
-	}
-	switch st.DType {
-	case safetensors.F32, safetensors.F16, safetensors.BF16:
-		v, err := st.Float32()
-		if err != nil {
-			return bad(err)
-		}
-		switch st.DType {
-		case safetensors.F16:
-			return torch.FromSlice(v, shape, torch.Float16)
-		case safetensors.BF16:
-			return torch.FromSlice(v, shape, torch.BFloat16)
-		}
-		return torch.FromSlice(v, shape)
-	case safetensors.F64:
-		v, err := st.Float64()
-		if err != nil {
-			return bad(err)
-		}
-		return torch.FromSlice(v, shape)
-	case safetensors.I64, safetensors.I16, safetensors.I8:
-		v, err := st.Int64()
-		if err != nil {
-			return bad(err)
-		}
-		switch st.DType {
-		case safetensors.I16:
-			return torch.FromSlice(v, shape, torch.Int16)
-		case safetensors.I8:
-			return torch.FromSlice(v, shape, torch.Int8)
-		}
-		return torch.FromSlice(v, shape)
-	case safetensors.I32:
-		v, err := st.Int32()
-		if err != nil {
-			return bad(err)
-		}
-		return torch.FromSlice(v, shape)
-	case safetensors.U8:
-		v, err := st.Uint8()
-		if err != nil {
-			return bad(err)
-		}
-		return torch.FromSlice(v, shape)
-	case safetensors.Bool:
-		v, err := st.Bool()
-		if err != nil {
-			return bad(err)
-		}
-		return torch.FromSlice(v, shape)
-	}
-	return bad(fmt.Errorf("unsupported dtype %q", st.DType))
 }

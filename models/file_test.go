@@ -57,7 +57,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 
 // Files written before the normalisation was recorded (train's format of
 // the time, through torch/ckpt) load with the default: [0, 1] scaling only.
-// A training checkpoint's model loads too.
+// A training checkpoint's model loads too, its other state left alone.
 func TestLoadOlderFiles(t *testing.T) {
 	m, err := models.New("unet", models.Config{InChannels: 1, Classes: 2, Width: 4})
 	require.NoError(t, err)
@@ -77,7 +77,15 @@ func TestLoadOlderFiles(t *testing.T) {
 
 	last := filepath.Join(dir, "last.safetensors")
 	old["jmedseg.history"] = "[]"
-	require.NoError(t, ckpt.SaveTraining(last, &ckpt.Training{Model: m, Meta: old}))
+	// train's layout (train.SaveCheckpoint, tested against Load there): the
+	// model under ckpt.ModelPrefix, kind training, beside other state
+	rng := torch.RNGState()
+	defer rng.Free()
+	sd := []nn.Named{{Name: "optimizer.0.exp_avg", Tensor: m.StateDict()[0].Tensor}, {Name: "rng.cpu", Tensor: rng}}
+	for _, n := range m.StateDict() {
+		sd = append(sd, nn.Named{Name: ckpt.ModelPrefix + n.Name, Tensor: n.Tensor})
+	}
+	require.NoError(t, ckpt.WriteTensors(last, sd, with(old, ckpt.MetaKind, ckpt.KindTraining)))
 	got, info, err = models.Load(last)
 	require.NoError(t, err)
 	defer got.Free()

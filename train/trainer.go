@@ -316,7 +316,7 @@ func (t *Trainer) saveLast(p Progress) error {
 	meta[metaOptions] = string(o)
 	meta[metaBest] = strconv.FormatFloat(best, 'g', -1, 64) + "@" + strconv.Itoa(p.BestEpoch)
 	meta[metaBatchPos] = strconv.Itoa(p.Batch)
-	return ckpt.SaveTraining(filepath.Join(t.opt.Out, LastFile), &ckpt.Training{Model: t.model, Optimizer: t.optim, Scheduler: t.sched,
+	return SaveCheckpoint(filepath.Join(t.opt.Out, LastFile), &Checkpoint{Model: t.model, Optimizer: t.optim, Scheduler: t.sched,
 		Epoch: int64(p.Epoch), Step: p.Step, Meta: meta})
 }
 
@@ -337,8 +337,8 @@ func (t *Trainer) restore() error {
 		return fmt.Errorf("train: --resume: %s holds %s %+v (stn %t), this run builds %s %+v (stn %t)", path, have.Model, have.Config, have.STN,
 			t.info.Model, t.info.Config, t.info.STN)
 	}
-	tr := &ckpt.Training{Model: t.model, Optimizer: t.optim, Scheduler: t.sched}
-	if err := ckpt.LoadTraining(path, tr); err != nil {
+	tr := &Checkpoint{Model: t.model, Optimizer: t.optim, Scheduler: t.sched}
+	if err := LoadCheckpoint(path, tr); err != nil {
 		return err
 	}
 	p := Progress{Epoch: int(tr.Epoch), Step: tr.Step}

@@ -1,53 +1,63 @@
-// Package ckpt saves and loads model weights and full training states as
-// safetensors files that PyTorch reads and writes too.
+// Package ckpt saves and loads model weights as safetensors files that
+// PyTorch reads and writes too.
 //
-// A model checkpoint holds the module's state dict under PyTorch's keys, so
+// A checkpoint holds the module's state dict under PyTorch's keys, so
 // `model.load_state_dict(load_file(path))` works in Python and a state dict
-// written from Python loads here. A training checkpoint adds the optimizer
-// and scheduler state, the RNG state, the epoch and the step, so that a
-// resumed run continues exactly. Files are written atomically; errors name
+// written from Python loads here. Files are written atomically; errors name
 // the file and, where there is one, the tensor.
+//
+// A file's "jmedseg.kind" metadata entry tells what it holds (KindModel,
+// KindTraining, or a kind of its owner's, such as models' encoder files).
+// A training checkpoint, written by package train, holds the model under
+// ModelPrefix besides the optimizer, scheduler and RNG state; Load reads
+// its model. This package links no optimizer or training code, so a
+// program that only predicts can use it.
 package ckpt
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
+	"strings"
 
 	"github.com/jmedseg/jmedseg/torch"
 	"github.com/jmedseg/jmedseg/torch/nn"
 	"github.com/jmedseg/jmedseg/torch/safetensors"
 )
 
-// metadata keys this package owns.
+// MetaKind is the metadata key whose value says what a file holds.
+const MetaKind = "jmedseg.kind"
+
+// Values of MetaKind this package knows.
 const (
-	keyKind      = "jmedseg.kind"
-	keyEpoch     = "jmedseg.epoch"
-	keyStep      = "jmedseg.step"
-	keyOptimizer = "jmedseg.optimizer"
-	keyScheduler = "jmedseg.scheduler"
-	kindModel    = "model"
-	kindTraining = "training"
-	modelPrefix  = "model."
-	optimPrefix  = "optimizer."
-	rngKey       = "rng.cpu"
+	KindModel    = "model"    // a state dict (Save)
+	KindTraining = "training" // a training checkpoint (package train)
 )
 
-var toST = map[torch.DType]safetensors.DType{
-	torch.Float32: safetensors.F32, torch.Float64: safetensors.F64, torch.Int64: safetensors.I64,
-	torch.Int32: safetensors.I32, torch.Int16: safetensors.I16, torch.Int8: safetensors.I8,
-	torch.Uint8: safetensors.U8, torch.Bool: safetensors.Bool,
+// ModelPrefix starts the model's keys in a training checkpoint.
+const ModelPrefix = "model."
+
+// Encode copies a tensor (from any device) into a safetensors tensor:
+// float32, float64, integer and bool tensors; convert others (float16,
+// bfloat16) first.
+func Encode(name string, t *torch.Tensor) (safetensors.Tensor, error) {
+	st, err := encode(name, t)
+	if err != nil {
+		return st, fmt.Errorf("ckpt: %w", err)
+	}
+	return st, nil
 }
 
-// Encode copies a tensor (from any device) into a safetensors tensor.
-func Encode(name string, t *torch.Tensor) (safetensors.Tensor, error) {
+// encode is Encode; its errors name the tensor.
+func encode(name string, t *torch.Tensor) (safetensors.Tensor, error) {
+	wrap := func(err error) (safetensors.Tensor, error) {
+		return safetensors.Tensor{}, fmt.Errorf("tensor %q: %w", name, err)
+	}
 	if err := t.Err(); err != nil {
-		return safetensors.Tensor{}, fmt.Errorf("ckpt: tensor %q: %w", name, err)
+		return wrap(err)
 	}
 	shape := t.Shape()
-	wrap := func(err error) (safetensors.Tensor, error) {
-		return safetensors.Tensor{}, fmt.Errorf("ckpt: tensor %q: %w", name, err)
-	}
 	switch t.DType() {
 	case torch.Float32:
 		v, err := torch.ToSlice[float32](t)
@@ -112,12 +122,21 @@ func Encode(name string, t *torch.Tensor) (safetensors.Tensor, error) {
 // Decode makes a CPU tensor (owned by the caller) from a safetensors
 // tensor. F16 and BF16 become float16 and bfloat16 tensors.
 func Decode(st *safetensors.Tensor) *torch.Tensor {
+	t := decode(st)
+	if err := t.Err(); err != nil {
+		return torch.FromError(fmt.Errorf("ckpt: %w", err))
+	}
+	return t
+}
+
+// decode is Decode; its errors name the tensor.
+func decode(st *safetensors.Tensor) *torch.Tensor {
 	shape := st.Shape
 	if shape == nil {
 		shape = []int64{}
 	}
 	fromErr := func(err error) *torch.Tensor {
-		return torch.FromError(fmt.Errorf("ckpt: tensor %q: %w", st.Name, err))
+		return torch.FromError(fmt.Errorf("tensor %q: %w", st.Name, err))
 	}
 	switch st.DType {
 	case safetensors.F32, safetensors.F16, safetensors.BF16:
@@ -176,20 +195,33 @@ func Decode(st *safetensors.Tensor) *torch.Tensor {
 	return fromErr(fmt.Errorf("unsupported dtype %q", st.DType))
 }
 
-// fileErr makes err name path (safetensors errors from ReadFile already do).
+// fileErr makes err name path, unless it does already (ReadFile's errors
+// do).
 func fileErr(path string, err error) error {
 	var se *safetensors.Error
-	if errors.As(err, &se) && se.Path != "" {
+	var pe *fs.PathError
+	if errors.As(err, &se) && se.Path == path || errors.As(err, &pe) && pe.Path == path {
 		return fmt.Errorf("ckpt: %w", err)
 	}
 	return fmt.Errorf("ckpt: %s: %w", path, err)
+}
+
+// ReadFile reads and decodes the safetensors file at path, for
+// ReadMetadata's metadata and LoadFile's tensors from one read. Its errors
+// name the file.
+func ReadFile(path string) (*safetensors.File, error) {
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		return nil, fileErr(path, err)
+	}
+	return f, nil
 }
 
 // WriteTensors writes tensors and metadata to path atomically.
 func WriteTensors(path string, ts []nn.Named, meta map[string]string) error {
 	f := &safetensors.File{Metadata: meta}
 	for _, n := range ts {
-		st, err := Encode(n.Name, n.Tensor)
+		st, err := encode(n.Name, n.Tensor)
 		if err != nil {
 			return fileErr(path, err)
 		}
@@ -204,13 +236,13 @@ func WriteTensors(path string, ts []nn.Named, meta map[string]string) error {
 // ReadTensors reads every tensor of a safetensors file into CPU tensors
 // (owned by the caller, see Free) in file order, with the metadata.
 func ReadTensors(path string) ([]nn.Named, map[string]string, error) {
-	f, err := safetensors.ReadFile(path)
+	f, err := ReadFile(path)
 	if err != nil {
-		return nil, nil, fileErr(path, err)
+		return nil, nil, err
 	}
 	out := make([]nn.Named, 0, len(f.Tensors))
 	for i := range f.Tensors {
-		t := Decode(&f.Tensors[i])
+		t := decode(&f.Tensors[i])
 		if err := t.Err(); err != nil {
 			Free(out)
 			return nil, nil, fileErr(path, err)
@@ -227,13 +259,14 @@ func Free(ts []nn.Named) {
 	}
 }
 
-// Save writes m's state dict to path atomically, with meta (for example the
-// model name and its configuration) in the file's metadata.
+// Save writes m's state dict to path atomically, as a KindModel file (or
+// the kind meta names), with meta (for example the model name and its
+// configuration) in the file's metadata.
 func Save(path string, m nn.Node, meta map[string]string) error {
 	if err := m.Err(); err != nil {
 		return fmt.Errorf("ckpt: %s: the model is broken: %w", path, err)
 	}
-	md := map[string]string{"format": "pt", keyKind: kindModel}
+	md := map[string]string{"format": "pt", MetaKind: KindModel}
 	for k, v := range meta {
 		md[k] = v
 	}
@@ -246,45 +279,45 @@ func Save(path string, m nn.Node, meta map[string]string) error {
 // or unexpected keys; both modes fail on shapes or dtype kinds that differ,
 // and then nothing is loaded. Errors name the file and the keys.
 func Load(path string, m nn.Node, strict bool) (map[string]string, *nn.LoadReport, error) {
-	ts, meta, err := ReadTensors(path)
+	f, err := ReadFile(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer Free(ts)
-	if meta[keyKind] == kindTraining {
-		ts = withPrefix(ts, modelPrefix)
+	prefix := ""
+	if f.Metadata[MetaKind] == KindTraining {
+		prefix = ModelPrefix
 	}
-	rep, err := loadInto(m, ts, strict)
+	rep, err := LoadFile(f, m, prefix, strict)
 	if err != nil {
-		return meta, rep, fileErr(path, err)
+		return f.Metadata, rep, fileErr(path, err)
 	}
-	return meta, rep, nil
+	return f.Metadata, rep, nil
 }
 
-// ReadMetadata returns a checkpoint's metadata without loading tensors
-// into libtorch.
-func ReadMetadata(path string) (map[string]string, error) {
-	f, err := safetensors.ReadFile(path)
-	if err != nil {
-		return nil, fileErr(path, err)
-	}
-	return f.Metadata, nil
-}
-
-func withPrefix(ts []nn.Named, prefix string) []nn.Named {
-	var out []nn.Named
-	for _, n := range ts {
-		if len(n.Name) > len(prefix) && n.Name[:len(prefix)] == prefix {
-			out = append(out, nn.Named{Name: n.Name[len(prefix):], Tensor: n.Tensor})
+// LoadFile loads the tensors of f whose names start with prefix (the
+// prefix taken off; "" takes all) into m, as Load does: strict mode fails
+// on missing or unexpected keys, both modes on shapes that differ or on a
+// floating-point tensor where m has an integer one (or the reverse), and
+// then nothing is loaded. The tensors are decoded for the call only. Errors
+// name the tensors, not the file.
+func LoadFile(f *safetensors.File, m nn.Node, prefix string, strict bool) (*nn.LoadReport, error) {
+	s := torch.NewScope()
+	defer s.Close()
+	var sd []nn.Named
+	for i := range f.Tensors {
+		st := &f.Tensors[i]
+		name, ok := strings.CutPrefix(st.Name, prefix)
+		if !ok {
+			continue
 		}
+		t := s.Track(decode(st))
+		if err := t.Err(); err != nil {
+			return nil, err
+		}
+		sd = append(sd, nn.Named{Name: name, Tensor: t})
 	}
-	return out
-}
-
-// loadInto checks dtype kinds, then loads.
-func loadInto(m nn.Node, ts []nn.Named, strict bool) (*nn.LoadReport, error) {
-	have := make(map[string]*torch.Tensor, len(ts))
-	for _, n := range ts {
+	have := make(map[string]*torch.Tensor, len(sd))
+	for _, n := range sd {
 		have[n.Name] = n.Tensor
 	}
 	for _, o := range m.StateDict() {
@@ -292,5 +325,15 @@ func loadInto(m nn.Node, ts []nn.Named, strict bool) (*nn.LoadReport, error) {
 			return nil, fmt.Errorf("tensor %q has dtype %s in the checkpoint but %s in the model", o.Name, src.DType(), o.Tensor.DType())
 		}
 	}
-	return m.LoadStateDict(ts, strict)
+	return m.LoadStateDict(sd, strict)
+}
+
+// ReadMetadata returns a checkpoint's metadata without loading tensors
+// into libtorch.
+func ReadMetadata(path string) (map[string]string, error) {
+	f, err := ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return f.Metadata, nil
 }
