@@ -11,7 +11,16 @@ import (
 func init() {
 	Register(Spec{Name: "u2net", Description: "U²-Net (RSU7..RSU4F, six side outputs fused by 1×1; fused logits)", DefaultWidth: 64, RefParams: 44_023_718, Multiple: 1,
 		TestWidth: 8, TestSizes: [][2]int64{{1, 1}, {37, 53}, {128, 128}, {512, 512}}, Twin: "u2net.U2Net",
-		Build: func(c Config) (nn.Module, error) { return NewU2Net(c) }})
+		Build: func(c Config) (nn.Module, error) { return u2netBuild(NewU2Net(c)) }})
+}
+
+// u2netBuild returns a built U2Net as an nn.Module, or a nil interface
+// (not a nil *U2Net) with the error.
+func u2netBuild(m *U2Net, err error) (nn.Module, error) {
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // u2netRebnconv is the reference's REBNCONV: conv3 of dilation d (padding

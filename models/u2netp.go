@@ -9,7 +9,7 @@ import (
 func init() {
 	Register(Spec{Name: "u2netp", Description: "U²-Net small (every stage mid 16, out 64; fused logits)", DefaultWidth: 64, RefParams: 1_134_662, Multiple: 1,
 		TestWidth: 8, TestSizes: [][2]int64{{1, 1}, {37, 53}, {128, 128}, {512, 512}}, Twin: "u2net.U2NetP",
-		Build: func(c Config) (nn.Module, error) { return NewU2NetP(c) }})
+		Build: func(c Config) (nn.Module, error) { return u2netBuild(NewU2NetP(c)) }})
 }
 
 // NewU2NetP builds the reference's U2NETP, U²-Net with every RSU at mid
