@@ -2,6 +2,7 @@ package models_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -9,7 +10,60 @@ import (
 
 	"github.com/jmedseg/jmedseg/models"
 	"github.com/jmedseg/jmedseg/torch"
+	"github.com/jmedseg/jmedseg/torch/nn"
 )
+
+// liveBatchNormStats sets m's BatchNorm running statistics near the
+// identity: means 0.1·N(0, 1), variances 0.5 + U(0, 1). The registry's
+// parity test adds U(0, 1) to the means, which through ResNet-101's 33
+// blocks at a small width switches off every ReLU: the output is then a
+// constant and every parameter but the last bias gets a zero gradient, so
+// the parity of pspnet, danet, ocnet and ocrnet is checked again with these
+// statistics (and every gradient non-zero).
+func liveBatchNormStats(t *testing.T, m nn.Module) {
+	for _, b := range m.NamedBuffers() {
+		if !b.Tensor.DType().IsFloat() {
+			continue
+		}
+		require.NoError(t, torch.WithScope(func(s *torch.Scope) error {
+			v := torch.Rand(b.Tensor.Shape(), b.Tensor.DType(), s).AddScalar(0.5)
+			if strings.HasSuffix(b.Name, "running_mean") {
+				v = torch.Randn(b.Tensor.Shape(), b.Tensor.DType(), s).MulScalar(0.1)
+			}
+			var err error
+			torch.NoGrad(func() { err = b.Tensor.CopyFrom(v) })
+			return err
+		}), b.Name)
+	}
+}
+
+// requireAllGradients fails t for each parameter of m whose gradient is
+// missing or zero, but for those named in exempt.
+func requireAllGradients(t *testing.T, m nn.Module, exempt ...string) {
+	s := torch.NewScope()
+	defer s.Close()
+	for _, p := range m.NamedParameters() {
+		if slices.Contains(exempt, p.Name) {
+			continue
+		}
+		g := p.Tensor.Grad()
+		require.NotNil(t, g, "%s has no gradient", p.Name)
+		v, err := s.Track(g).Abs().Max().Item()
+		require.NoError(t, err)
+		assert.NotZero(t, v, "%s has a zero gradient: the parity test does not reach it", p.Name)
+	}
+}
+
+// With live BatchNorm statistics pspnet equals its twin and every
+// parameter's gradient is checked.
+func TestPSPNetLiveMatchesPyTorch(t *testing.T) {
+	var m nn.Module
+	runTwinParity(t, []twinParityCase{{name: "pspnet", twin: "pspnet.PSPNet", width: 4,
+		build: func(c models.Config) nn.Module { return models.NewPSPNet(c) },
+		edit:  func(t *testing.T, n nn.Module) { liveBatchNormStats(t, n); m = n }}}, [][2]int64{{96, 96}})
+	require.NotNil(t, m)
+	requireAllGradients(t, m)
+}
 
 // pspnet's keys are the reference's: the deep-stem backbone's conv1.N, the
 // pyramid bins as layer5a..d, final_conv's Sequential indices.
