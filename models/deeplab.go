@@ -1,6 +1,8 @@
 package models
 
 import (
+	"github.com/jmedseg/jmedseg/models/block"
+	"github.com/jmedseg/jmedseg/models/encoder"
 	"github.com/jmedseg/jmedseg/torch"
 	"github.com/jmedseg/jmedseg/torch/nn"
 )
@@ -11,87 +13,58 @@ func init() {
 		Build: func(c Config) (nn.Module, error) { return NewDeepLab(c), nil }})
 }
 
-// aspp is atrous spatial pyramid pooling: 1×1, three dilated 3×3 and image
-// pooling branches of 256 channels, fused by a 1×1.
-type aspp struct {
-	nn.Base
-	branches [4]*nn.Sequential
-	pool     *nn.Sequential
-	conv1    *nn.Conv2d
-	bn1      *nn.BatchNorm
-	dropout  *nn.Dropout
-}
-
-func newASPP(in, c int64) *aspp {
-	a := &aspp{}
-	b := &a.Base
-	a.branches[0] = nn.Register(b, "aspp1", nn.Seq(cbr(in, c, 1, nn.NoBias())...))
-	for i, d := range []int64{6, 12, 18} {
-		a.branches[i+1] = nn.Register(b, "aspp"+itoa(i+2), nn.Seq(cbr(in, c, 3, nn.Padding(d), nn.Dilation(d), nn.NoBias())...))
-	}
-	a.pool = nn.Register(b, "global_avg_pool", nn.Seq(append([]nn.Module{nn.NewAdaptiveAvgPool2d(1, 1)}, cbr(in, c, 1, nn.NoBias())...)...))
-	a.conv1 = nn.Register(b, "conv1", nn.NewConv2d(5*c, c, 1, nn.NoBias()))
-	a.bn1 = nn.Register(b, "bn1", nn.NewBatchNorm2d(c))
-	a.dropout = nn.Register(b, "dropout", nn.NewDropout(0.5))
-	return a
-}
-
-func (a *aspp) Forward(x *torch.Tensor) *torch.Tensor {
-	pooled := a.pool.Forward(x)
-	g := torch.Resize(pooled, [2]int64{x.Size(2), x.Size(3)}, torch.Bilinear, true)
-	parts := []*torch.Tensor{a.branches[0].Forward(x), a.branches[1].Forward(x), a.branches[2].Forward(x), a.branches[3].Forward(x), g}
-	cat := torch.Cat(parts, 1)
-	free(append(parts, pooled)...)
-	c := a.conv1.Forward(cat)
-	b := relu(a.bn1.Forward(c))
-	free(cat, c)
-	out := a.dropout.Forward(b)
-	if out != b {
-		b.Free()
-	}
-	return out
-}
-
-// decoder fuses ASPP output with 48 channels of layer1 features.
-type decoder struct {
+// deeplabDecoder fuses the ASPP output with 48 channels of layer1
+// features: "conv1" (1×1, no bias) and "bn1" on layer1, then "last_conv",
+// conv3 256 + BN + ReLU, Dropout 0.5, conv3 256 + BN + ReLU, Dropout 0.1,
+// 1×1 to the classes.
+type deeplabDecoder struct {
 	nn.Base
 	conv1 *nn.Conv2d
-	bn1   *nn.BatchNorm
+	bn1   nn.Module
 	last  *nn.Sequential
 }
 
-func newDecoder(low, c, classes int64) *decoder {
-	d := &decoder{}
+func newDeeplabDecoder(low, c, classes int64) *deeplabDecoder {
+	d := &deeplabDecoder{}
 	b := &d.Base
 	d.conv1 = nn.Register(b, "conv1", nn.NewConv2d(low, 48, 1, nn.NoBias()))
-	d.bn1 = nn.Register(b, "bn1", nn.NewBatchNorm2d(48))
+	d.bn1 = nn.Register(b, "bn1", block.BatchNorm(48))
 	var mods []nn.Module
-	mods = append(mods, cbr(c+48, c, 3, nn.Padding(1), nn.NoBias())...)
+	mods = append(mods, block.CBR(c+48, c, 3, block.NoBias())...)
 	mods = append(mods, nn.NewDropout(0.5))
-	mods = append(mods, cbr(c, c, 3, nn.Padding(1), nn.NoBias())...)
+	mods = append(mods, block.CBR(c, c, 3, block.NoBias())...)
 	mods = append(mods, nn.NewDropout(0.1), nn.NewConv2d(c, classes, 1))
 	d.last = nn.Register(b, "last_conv", nn.Seq(mods...))
 	return d
 }
 
-func (d *decoder) forward(x, low *torch.Tensor) *torch.Tensor {
-	c := d.conv1.Forward(low)
-	l := relu(d.bn1.Forward(c))
-	up := torch.Resize(x, [2]int64{l.Size(2), l.Size(3)}, torch.Bilinear, true)
-	cat := torch.Cat([]*torch.Tensor{up, l}, 1)
-	free(c, l, up)
-	out := d.last.Forward(cat)
-	cat.Free()
-	return out
+// Merge takes (x, low): the ASPP output and layer1's features.
+func (d *deeplabDecoder) Merge(xs ...*torch.Tensor) *torch.Tensor {
+	return nn.Frame2(xs[0], xs[1], func(x, low *torch.Tensor) *torch.Tensor {
+		// The concatenation's inputs die before last_conv runs.
+		cat := nn.Frame2(x, low, func(x, low *torch.Tensor) *torch.Tensor {
+			low = nn.ReluInPlace(d.bn1.Forward(d.conv1.Forward(low)))
+			up := torch.Resize(x, [2]int64{low.Size(2), low.Size(3)}, torch.Bilinear, true)
+			return torch.Cat([]*torch.Tensor{up, low}, 1)
+		})
+		return d.last.Forward(cat)
+	})
 }
 
-// DeepLab is DeepLabV3+: backbone, aspp, decoder; logits are resized to the
+// DeepLab is DeepLabV3+: "backbone" (ResNet-101, deep stem, output stride
+// 16, multigrid 1, 2, 4), "aspp" and "decoder"; logits are resized to the
 // input.
+//
+// The backbone keeps this port's first layout (encoder.StemDeepFlat:
+// conv1, bn1, conv2, bn2, conv3 with a ReLU after conv3) and resizes with
+// align_corners=True, where the reference names the stem conv1.0 ...
+// conv1.6, applies no ReLU after its third conv, and resizes with Jittor's
+// align_corners=False; the parameters are the same.
 type DeepLab struct {
 	nn.Base
-	backbone *ResNet
-	aspp     *aspp
-	decoder  *decoder
+	backbone *encoder.ResNet
+	aspp     *block.ASPP
+	decoder  *deeplabDecoder
 }
 
 // NewDeepLab builds DeepLabV3+ with backbone width c.Width (64); the ASPP
@@ -99,27 +72,36 @@ type DeepLab struct {
 func NewDeepLab(c Config) *DeepLab {
 	m := &DeepLab{}
 	b := &m.Base
-	m.backbone = nn.Register(b, "backbone", NewResNet101(c.InChannels, c.Width))
-	m.aspp = nn.Register(b, "aspp", newASPP(32*c.Width, 256))
-	m.decoder = nn.Register(b, "decoder", newDecoder(4*c.Width, 256, c.Classes))
+	m.backbone = nn.Register(b, "backbone", encoder.NewResNet(101, encoder.InChannels(c.InChannels), encoder.Width(c.Width),
+		encoder.Stem(encoder.StemDeepFlat), encoder.OutputStride(16), encoder.Multigrid(1, 2, 4), encoder.Taps(1, 4)))
+	m.aspp = nn.Register(b, "aspp", block.NewASPP(32*c.Width, 256, [3]int64{6, 12, 18}))
+	m.decoder = nn.Register(b, "decoder", newDeeplabDecoder(4*c.Width, 256, c.Classes))
 	return m
 }
 
 // Encode returns the ASPP output (256 channels at 1/16), the feature map
 // SAS pretraining uses.
 func (m *DeepLab) Encode(x *torch.Tensor) *torch.Tensor {
-	high, _ := m.backbone.Features(x)
-	return m.aspp.Forward(high)
+	return nn.Frame(x, func(x *torch.Tensor) *torch.Tensor {
+		return m.aspp.Forward(m.backbone.Split(x)[1])
+	})
 }
 
 // Forward implements nn.Module.
 func (m *DeepLab) Forward(x *torch.Tensor) *torch.Tensor {
-	high, low := m.backbone.Features(x)
-	a := m.aspp.Forward(high)
-	high.Free()
-	out := m.decoder.forward(a, low)
-	free(a, low)
-	res := torch.Resize(out, [2]int64{x.Size(2), x.Size(3)}, torch.Bilinear, true)
-	out.Free()
-	return res
+	return nn.Frame(x, func(x *torch.Tensor) *torch.Tensor {
+		// layer4's output dies with this frame, before the decoder runs.
+		f := nn.FrameN([]*torch.Tensor{x}, func(xs []*torch.Tensor) []*torch.Tensor {
+			f := m.backbone.Split(xs[0]) // layer1 at 1/4, layer4 at 1/16
+			if len(f) != 2 {
+				return f
+			}
+			return []*torch.Tensor{m.aspp.Forward(f[1]), f[0]}
+		})
+		if len(f) != 2 {
+			return f[0]
+		}
+		out := m.decoder.Merge(f[0], f[1])
+		return torch.Resize(out, [2]int64{x.Size(2), x.Size(3)}, torch.Bilinear, true)
+	})
 }
