@@ -49,10 +49,13 @@ func (a *ASPP) Forward(x *torch.Tensor) *torch.Tensor {
 		return torch.FromError(a.Err())
 	}
 	return nn.Frame(x, func(x *torch.Tensor) *torch.Tensor {
-		// From 1×1 any resize is a broadcast; bilinear keeps the twin's op.
-		g := torch.Resize(a.pool.Forward(x), [2]int64{x.Size(2), x.Size(3)}, torch.Bilinear, true)
-		parts := []*torch.Tensor{a.branches[0].Forward(x), a.branches[1].Forward(x), a.branches[2].Forward(x), a.branches[3].Forward(x), g}
-		y := nn.ReluInPlace(a.bn1.Forward(a.conv1.Forward(torch.Cat(parts, 1))))
+		// The branches die once concatenated.
+		cat := nn.Frame(x, func(x *torch.Tensor) *torch.Tensor {
+			// From 1×1 any resize is a broadcast; bilinear keeps the twin's op.
+			g := torch.Resize(a.pool.Forward(x), [2]int64{x.Size(2), x.Size(3)}, torch.Bilinear, true)
+			return torch.Cat([]*torch.Tensor{a.branches[0].Forward(x), a.branches[1].Forward(x), a.branches[2].Forward(x), a.branches[3].Forward(x), g}, 1)
+		})
+		y := nn.ReluInPlace(a.bn1.Forward(a.conv1.Forward(cat)))
 		return a.dropout.Forward(y)
 	})
 }

@@ -105,9 +105,13 @@ func (k *Bottleneck) Forward(x *torch.Tensor) *torch.Tensor {
 		return torch.FromError(k.Err())
 	}
 	return nn.Frame(x, func(x *torch.Tensor) *torch.Tensor {
-		out := nn.ReluInPlace(k.bn1.Forward(k.conv1.Forward(x)))
-		out = nn.ReluInPlace(k.bn2.Forward(k.conv2.Forward(out)))
-		out = k.bn3.Forward(k.conv3.Forward(out))
+		// The residual branch in its own frame: its intermediates die
+		// before the addition, as in PyTorch (inference peak memory).
+		out := nn.Frame(x, func(x *torch.Tensor) *torch.Tensor {
+			out := nn.ReluInPlace(k.bn1.Forward(k.conv1.Forward(x)))
+			out = nn.ReluInPlace(k.bn2.Forward(k.conv2.Forward(out)))
+			return k.bn3.Forward(k.conv3.Forward(out))
+		})
 		return nn.ReluInPlace(out.Add(identity(k.downsample, x)))
 	})
 }
@@ -158,8 +162,9 @@ func (k *BasicBlock) Forward(x *torch.Tensor) *torch.Tensor {
 		return torch.FromError(k.Err())
 	}
 	return nn.Frame(x, func(x *torch.Tensor) *torch.Tensor {
-		out := nn.ReluInPlace(k.bn1.Forward(k.conv1.Forward(x)))
-		out = k.bn2.Forward(k.conv2.Forward(out))
+		out := nn.Frame(x, func(x *torch.Tensor) *torch.Tensor {
+			return k.bn2.Forward(k.conv2.Forward(nn.ReluInPlace(k.bn1.Forward(k.conv1.Forward(x)))))
+		})
 		return nn.ReluInPlace(out.Add(identity(k.downsample, x)))
 	})
 }
