@@ -3,12 +3,13 @@
     twin_check.py JOBS.json THREADS
 
 JOBS.json is a list of {"name", "twin": "module.Class", "width",
-"in_channels", "classes", "dir"}. Each dir holds state.safetensors (the Go
+"in_channels", "classes", "dir", "train"}. Each dir holds state.safetensors (the Go
 model's state dict, float64, its key order in the metadata "order") and
 input.safetensors ("x"). For each job this builds
 Class(in_channels=, classes=, width=) from twins/module.py in float64,
 checks that its state-dict keys are Go's in the same order, loads Go's state
-strictly, runs x through it in eval mode, backpropagates
+strictly, runs x through it in eval mode (or, with "train", in training
+mode with every dropout probability set to 0), backpropagates
 sum(out * sin(0..n-1)) and writes out.safetensors to dir: the output "y",
 the input's gradient "grad_input" and every parameter's gradient
 "grad.NAME". A job that fails writes its error to dir/error.txt; the others
@@ -44,7 +45,15 @@ def check(job):
         diff = [(i, a, b) for i, (a, b) in enumerate(zip(go_order, py_order)) if a != b][:5]
         raise ValueError(f"state-dict order differs: {len(go_order)} Go keys vs {len(py_order)} PyTorch keys; first: {diff}")
     m.load_state_dict(state, strict=True)
-    m.eval()
+    if job.get("train"):
+        m.train()
+        for mod in m.modules():  # batch statistics, but no randomness
+            if isinstance(mod, torch.nn.modules.dropout._DropoutNd):
+                mod.p = 0.0
+            elif isinstance(mod, torch.nn.MultiheadAttention):
+                mod.dropout = 0.0
+    else:
+        m.eval()
     x = read(os.path.join(d, "input.safetensors"))[0]["x"].clone().requires_grad_(True)
     y = m(x)
     w = torch.sin(torch.arange(y.numel(), dtype=y.dtype)).reshape(y.shape)
