@@ -6,11 +6,13 @@
 //		encoder.Multigrid(1, 2, 4), encoder.Taps(1, 4))
 //	feats := r.Split(x) // [layer1 at 1/4, layer4 at 1/16]
 //
-// ResNet-18/34/50/101 (torchvision's layout, or the reference's deep stems;
-// output stride 32, 16 or 8 by dilation; BatchNorm or any block.NormFunc,
-// such as EANet's GroupNorm rule block.NormLayer) and VGG16 with and
-// without BatchNorm (torchvision's features.N layout) are here; HarDNet-68
-// fits the same interface (taps 128@/4, 320@/8, 640@/16, 1024@/32).
+// Here are ResNet-18/34/50/101 (torchvision's layout, or the reference's
+// deep stems; output stride 32, 16 or 8 by dilation; BatchNorm or any
+// block.NormFunc, such as EANet's GroupNorm rule block.NormLayer), VGG16
+// with and without BatchNorm (torchvision's features.N layout) and
+// HarDNet-68 (the reference's base.N layout; taps 128@/4, 320@/8, 640@/16,
+// 1024@/32). Their blocks (Bottleneck, BasicBlock, HarDBlock) are exported
+// for models that build their own layouts (HRNet).
 //
 // The rules:
 //
