@@ -1,6 +1,7 @@
 package models
 
 import (
+	"github.com/jmedseg/jmedseg/models/block"
 	"github.com/jmedseg/jmedseg/torch"
 	"github.com/jmedseg/jmedseg/torch/nn"
 )
@@ -11,53 +12,14 @@ func init() {
 		Build: func(c Config) (nn.Module, error) { return NewAttUNet(c), nil }})
 }
 
-// convBlock is (conv3 + BN + ReLU) × 2 as "conv".
-type convBlock struct {
-	nn.Base
-	seq *nn.Sequential
+// attunetConv is (conv3 + BN + ReLU) × 2 as "conv".
+func attunetConv(in, out int64) *nn.Path {
+	return nn.NewPath("conv", nn.Seq(block.DoubleCBR(in, out, out)...))
 }
 
-func newConvBlock(in, out int64) *convBlock {
-	b := &convBlock{}
-	b.seq = nn.Register(&b.Base, "conv", doubleCBR(in, out, out))
-	return b
-}
-
-func (b *convBlock) Forward(x *torch.Tensor) *torch.Tensor { return b.seq.Forward(x) }
-
-// upConv is nearest ×2 then conv3 + BN + ReLU, as "up".
-type upConv struct {
-	nn.Base
-	seq *nn.Sequential
-}
-
-func newUpConv(in, out int64) *upConv {
-	u := &upConv{}
-	u.seq = nn.Register(&u.Base, "up", nn.Seq(append([]nn.Module{nn.NewUpsample(2, torch.Nearest)}, cbr(in, out, 3, nn.Padding(1))...)...))
-	return u
-}
-
-func (u *upConv) Forward(x *torch.Tensor) *torch.Tensor { return u.seq.Forward(x) }
-
-// attentionGate weighs skip features x by ψ(relu(W_g g + W_x x)).
-type attentionGate struct {
-	nn.Base
-	wg, wx, psi *nn.Sequential
-}
-
-func newAttentionGate(fg, fl, fint int64) *attentionGate {
-	a := &attentionGate{}
-	a.wg = nn.Register(&a.Base, "W_g", nn.Seq(nn.NewConv2d(fg, fint, 1), nn.NewBatchNorm2d(fint)))
-	a.wx = nn.Register(&a.Base, "W_x", nn.Seq(nn.NewConv2d(fl, fint, 1), nn.NewBatchNorm2d(fint)))
-	a.psi = nn.Register(&a.Base, "psi", nn.Seq(nn.NewConv2d(fint, 1, 1), nn.NewBatchNorm2d(1), nn.Sigmoid()))
-	return a
-}
-
-// Merge implements nn.Merger: the gating signal g, then the skip x.
-func (a *attentionGate) Merge(xs ...*torch.Tensor) *torch.Tensor {
-	return nn.Frame2(xs[0], xs[1], func(g, x *torch.Tensor) *torch.Tensor {
-		return x.Mul(a.psi.Forward(nn.ReluInPlace(a.wg.Forward(g).Add(a.wx.Forward(x)))))
-	})
+// attunetUp is nearest ×2 then conv3 + BN + ReLU, as "up".
+func attunetUp(in, out int64) *nn.Path {
+	return nn.NewPath("up", nn.Seq(append([]nn.Module{nn.NewUpsample(2, torch.Nearest)}, block.CBR(in, out, 3)...)...))
 }
 
 // AttUNet is the Attention U-Net: Conv1..5 encoder, Up5..2 + Att5..2 +
@@ -65,10 +27,10 @@ func (a *attentionGate) Merge(xs ...*torch.Tensor) *torch.Tensor {
 type AttUNet struct {
 	nn.Base
 	pool    *nn.MaxPool2d
-	enc     [5]*convBlock
-	ups     [4]*upConv
-	atts    [4]*attentionGate
-	upConvs [4]*convBlock
+	enc     [5]*nn.Path
+	ups     [4]*nn.Path
+	atts    [4]*block.AttentionGate
+	upConvs [4]*nn.Path
 	head    *nn.Conv2d
 }
 
@@ -80,16 +42,16 @@ func NewAttUNet(c Config) *AttUNet {
 	m.pool = nn.Register(b, "Maxpool", nn.NewMaxPool2d(2))
 	in := c.InChannels
 	for i := range m.enc {
-		m.enc[i] = nn.Register(b, "Conv"+itoa(i+1), newConvBlock(in, w[i]))
+		m.enc[i] = nn.Register(b, "Conv"+itoa(i+1), attunetConv(in, w[i]))
 		in = w[i]
 	}
 	for k := 0; k < 4; k++ { // k=0 is level 5 (deepest)
 		lvl := 5 - k
 		hi, lo := w[4-k], w[3-k]
 		fint := lo / 2
-		m.ups[k] = nn.Register(b, "Up"+itoa(lvl), newUpConv(hi, lo))
-		m.atts[k] = nn.Register(b, "Att"+itoa(lvl), newAttentionGate(lo, lo, fint))
-		m.upConvs[k] = nn.Register(b, "Up_conv"+itoa(lvl), newConvBlock(hi, lo))
+		m.ups[k] = nn.Register(b, "Up"+itoa(lvl), attunetUp(hi, lo))
+		m.atts[k] = nn.Register(b, "Att"+itoa(lvl), block.NewAttentionGate(lo, lo, fint))
+		m.upConvs[k] = nn.Register(b, "Up_conv"+itoa(lvl), attunetConv(hi, lo))
 	}
 	m.head = nn.Register(b, "Conv_1x1", nn.NewConv2d(w[0], c.Classes, 1))
 	return m

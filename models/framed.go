@@ -1,6 +1,8 @@
 package models
 
 import (
+	"fmt"
+
 	"github.com/jmedseg/jmedseg/torch"
 	"github.com/jmedseg/jmedseg/torch/nn"
 )
@@ -13,11 +15,37 @@ type SASEncoder interface {
 }
 
 // framed runs a registered model's Forward in a frame, so that an unscoped
-// call leaves only its result, whatever a model's code forgot.
-type framed struct{ nn.Module }
+// call leaves only its result, whatever a model's code forgot, after
+// checking the input against the model's spec and configuration.
+type framed struct {
+	nn.Module
+	spec Spec
+	in   int64
+}
 
 // Forward implements nn.Module.
-func (f framed) Forward(x *torch.Tensor) *torch.Tensor { return nn.Frame(x, f.Module.Forward) }
+func (f framed) Forward(x *torch.Tensor) *torch.Tensor {
+	if err := f.check(x); err != nil {
+		return torch.FromError(err)
+	}
+	return nn.Frame(x, f.Module.Forward)
+}
+
+// check rejects an input that is not [N, InChannels, H, W] with sides the
+// model takes, naming the model and what it takes.
+func (f framed) check(x *torch.Tensor) error {
+	if err := x.Err(); err != nil {
+		return err
+	}
+	s := x.Shape()
+	if len(s) != 4 {
+		return fmt.Errorf("models: %s: want an input [N, C, H, W], got shape %v", f.spec.Name, s)
+	}
+	if s[1] != f.in {
+		return fmt.Errorf("models: %s: input has %d channels, the model was built for %d", f.spec.Name, s[1], f.in)
+	}
+	return f.spec.CheckSize(s[2], s[3])
+}
 
 // Unwrap returns the model itself.
 func (f framed) Unwrap() nn.Module { return f.Module }
@@ -29,13 +57,19 @@ type framedEncoder struct {
 }
 
 // Encode implements SASEncoder.
-func (f framedEncoder) Encode(x *torch.Tensor) *torch.Tensor { return nn.Frame(x, f.enc.Encode) }
-
-func frame(m nn.Module) nn.Module {
-	if e, ok := m.(SASEncoder); ok {
-		return framedEncoder{framed{m}, e}
+func (f framedEncoder) Encode(x *torch.Tensor) *torch.Tensor {
+	if err := f.check(x); err != nil {
+		return torch.FromError(err)
 	}
-	return framed{m}
+	return nn.Frame(x, f.enc.Encode)
+}
+
+func frame(m nn.Module, s Spec, cfg Config) nn.Module {
+	fr := framed{m, s, cfg.InChannels}
+	if e, ok := m.(SASEncoder); ok {
+		return framedEncoder{fr, e}
+	}
+	return fr
 }
 
 // Unwrap returns the architecture's own type inside what New returns (a

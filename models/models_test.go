@@ -64,7 +64,8 @@ func TestErrors(t *testing.T) {
 	defer s.Close()
 	require.ErrorContains(t, m.Forward(torch.Zeros([]int64{1, 3, 48, 64}, s)).Err(), "multiples of 32")
 	require.ErrorContains(t, m.Forward(torch.Zeros([]int64{1, 3, 32 * 32, 32 * 17}, s)).Err(), "position table holds 512")
-	require.ErrorContains(t, m.Forward(torch.Zeros([]int64{1, 4, 64, 64}, s)).Err(), "linear")
+	require.ErrorContains(t, m.Forward(torch.Zeros([]int64{1, 4, 64, 64}, s)).Err(), "setr: input has 4 channels, the model was built for 3")
+	require.ErrorContains(t, m.Forward(torch.Zeros([]int64{3, 64, 64}, s)).Err(), "setr: want an input [N, C, H, W], got shape [3 64 64]")
 }
 
 // The test fields every registered model must declare. checkSpec is the
@@ -163,7 +164,7 @@ func TestCheckSpecCatchesOmissions(t *testing.T) {
 		{"below MinSize", "at least 32", func(s *models.Spec) { s.MinSize = 32 }},
 		{"MinSize off the grid", "not a multiple", func(s *models.Spec) { s.MinSize = 24; s.TestSizes = [][2]int64{{48, 48}, {512, 512}} }},
 		{"no reference", "lack the reference", func(s *models.Spec) { s.TestSizes = [][2]int64{{16, 16}, {64, 64}} }},
-		{"bad size", "divisible by 16", func(s *models.Spec) { s.TestSizes = append(s.TestSizes, [2]int64{16, 40}) }},
+		{"bad size", "multiples of 16", func(s *models.Spec) { s.TestSizes = append(s.TestSizes, [2]int64{16, 40}) }},
 		{"no twin", "Twin", func(s *models.Spec) { s.Twin = "" }},
 		{"twin not there", "defines no class", func(s *models.Spec) { s.Twin = "unet.Missing" }},
 		{"no build", "Build", func(s *models.Spec) { s.Build = nil }},

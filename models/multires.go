@@ -8,9 +8,7 @@ import (
 )
 
 func init() {
-	// Multiple is 32 (the minimum size) until Spec has a MinSize field: the
-	// model itself takes any multiple of 16 from 32 up (48×48, say).
-	Register(Spec{Name: "multires", Description: "MultiResUNet (MultiRes blocks, residual paths, reflection padding)", DefaultWidth: 32, RefParams: 7_244_828, Multiple: 32,
+	Register(Spec{Name: "multires", Description: "MultiResUNet (MultiRes blocks, residual paths, reflection padding)", DefaultWidth: 32, RefParams: 7_244_828, Multiple: 16, MinSize: 32,
 		TestWidth: 8, TestSizes: [][2]int64{{32, 32}, {64, 96}, {128, 128}, {512, 512}}, Twin: "multires.MultiResUNet",
 		Build: func(c Config) (nn.Module, error) { return NewMultiResUNet(c), nil }})
 }

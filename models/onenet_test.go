@@ -25,7 +25,7 @@ func TestOneNetLightNetErrors(t *testing.T) {
 			defer s.Close()
 			for _, hw := range [][2]int64{{2, 4}, {36, 42}, {130, 128}} {
 				err := m.Forward(torch.Zeros([]int64{1, 3, hw[0], hw[1]}, s)).Err()
-				require.ErrorContains(t, err, name+" takes [N, C, H, W] with H and W multiples of 4")
+				require.ErrorContains(t, err, name+" takes a height and width that are multiples of 4")
 			}
 		})
 	}

@@ -9,9 +9,7 @@ import (
 )
 
 func init() {
-	// Multiple is 32 (the minimum size) until Spec has a MinSize field: the
-	// model itself takes any multiple of 16 from 32 up (48×48, say).
-	Register(Spec{Name: "r2", Description: "R2U-Net (recurrent residual U-Net, t=3, InstanceNorm)", DefaultWidth: 64, RefParams: 39_077_762, Multiple: 32,
+	Register(Spec{Name: "r2", Description: "R2U-Net (recurrent residual U-Net, t=3, InstanceNorm)", DefaultWidth: 64, RefParams: 39_077_762, Multiple: 16, MinSize: 32,
 		TestWidth: 4, TestSizes: [][2]int64{{32, 32}, {64, 96}, {128, 128}, {512, 512}}, Twin: "r2.R2UNet",
 		Build: func(c Config) (nn.Module, error) { return NewR2UNet(c, R2Options{}), nil }})
 }

@@ -9,9 +9,7 @@ import (
 )
 
 func init() {
-	// Multiple is 32 (the minimum size) until Spec has a MinSize field: the
-	// model itself takes any multiple of 16 from 32 up, as r2.
-	Register(Spec{Name: "r2att", Description: "R2AttU-Net (R2U-Net with attention gates)", DefaultWidth: 64, RefParams: 39_427_366, Multiple: 32,
+	Register(Spec{Name: "r2att", Description: "R2AttU-Net (R2U-Net with attention gates)", DefaultWidth: 64, RefParams: 39_427_366, Multiple: 16, MinSize: 32,
 		TestWidth: 4, TestSizes: [][2]int64{{32, 32}, {64, 96}, {128, 128}, {512, 512}}, Twin: "r2att.R2AttUNet",
 		Build: func(c Config) (nn.Module, error) { return NewR2AttUNet(c, R2Options{}), nil }})
 }

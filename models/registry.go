@@ -3,6 +3,7 @@ package models
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/jmedseg/jmedseg/torch/nn"
@@ -97,8 +98,11 @@ func (s Spec) Resolve(cfg Config) Config {
 }
 
 // New builds a registered model. Errors name the model and the problem.
-// Its Forward (and Encode, where the model has one) runs in an nn.Frame:
-// called on an unscoped input it leaves nothing alive but its result.
+// Its Forward (and Encode, where the model has one) checks the input (4-D,
+// the configured channels, a size CheckSize accepts: otherwise a tensor
+// carrying an error that names the model and what it takes) and runs in an
+// nn.Frame: called on an unscoped input it leaves nothing alive but its
+// result.
 func New(name string, cfg Config) (nn.Module, error) {
 	s, ok := Lookup(name)
 	if !ok {
@@ -118,18 +122,21 @@ func New(name string, cfg Config) (nn.Module, error) {
 		}
 		return nil, fmt.Errorf("models: %s: %w", name, err)
 	}
-	return frame(m), nil
+	return frame(m, s, cfg), nil
 }
 
-// CheckSize reports whether an input of h×w suits the model.
+// CheckSize reports whether an input of h×w suits the model: sides that
+// are multiples of Multiple and at least MinSide. The error names the model
+// and the sizes it takes.
 func (s Spec) CheckSize(h, w int64) error {
-	if h <= 0 || w <= 0 || h%s.Multiple != 0 || w%s.Multiple != 0 {
-		return fmt.Errorf("models: %s needs a height and width divisible by %d, got %dx%d", s.Name, s.Multiple, h, w)
+	m := s.MinSide()
+	if h > 0 && w > 0 && h%s.Multiple == 0 && w%s.Multiple == 0 && h >= m && w >= m {
+		return nil
 	}
-	if m := s.MinSide(); h < m || w < m {
-		return fmt.Errorf("models: %s needs a height and width of at least %d, got %dx%d", s.Name, m, h, w)
+	if m > s.Multiple {
+		return fmt.Errorf("models: %s takes a height and width that are multiples of %d and at least %d, got %dx%d", s.Name, s.Multiple, m, h, w)
 	}
-	return nil
+	return fmt.Errorf("models: %s takes a height and width that are multiples of %d, got %dx%d", s.Name, s.Multiple, h, w)
 }
 
 // MinSide is the smallest input height and width the model takes: MinSize,
@@ -148,8 +155,4 @@ func cbr(in, out, k int64, opts ...nn.Option) []nn.Module {
 	return []nn.Module{nn.NewConv2d(in, out, k, opts...), nn.NewBatchNorm2d(out), nn.ReLUInPlace()}
 }
 
-// doubleCBR is (conv3 + BN + ReLU) × 2, in → mid → out channels: the
-// U-Net family's basic block.
-func doubleCBR(in, mid, out int64) *nn.Sequential {
-	return nn.Seq(append(cbr(in, mid, 3, nn.Padding(1)), cbr(mid, out, 3, nn.Padding(1))...)...)
-}
+func itoa(i int) string { return strconv.Itoa(i) }

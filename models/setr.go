@@ -3,6 +3,7 @@ package models
 import (
 	"fmt"
 
+	"github.com/jmedseg/jmedseg/models/block"
 	"github.com/jmedseg/jmedseg/torch"
 	"github.com/jmedseg/jmedseg/torch/nn"
 )
@@ -83,7 +84,7 @@ func NewSETR(c Config) (*SETR, error) {
 	in := d
 	for i := 0; i < 4; i++ {
 		out := in / 2
-		mods = append(mods, cbr(in, out, 3, nn.Padding(1))...)
+		mods = append(mods, block.CBR(in, out, 3)...)
 		mods = append(mods, nn.NewUpsample(2, torch.Bilinear))
 		in = out
 	}

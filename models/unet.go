@@ -1,6 +1,7 @@
 package models
 
 import (
+	"github.com/jmedseg/jmedseg/models/block"
 	"github.com/jmedseg/jmedseg/torch"
 	"github.com/jmedseg/jmedseg/torch/nn"
 )
@@ -11,74 +12,19 @@ func init() {
 		Build: func(c Config) (nn.Module, error) { return NewUNet(c), nil }})
 }
 
-// DoubleConv is (conv3 + BN + ReLU) × 2, as module "double_conv".
-type DoubleConv struct {
-	nn.Base
-	seq *nn.Sequential
+// unetDown is max-pooling then DoubleConv, as "maxpool_conv".
+func unetDown(in, out int64) *nn.Path {
+	return nn.NewPath("maxpool_conv", nn.Seq(nn.NewMaxPool2d(2), block.NewDoubleConv(in, out, out)))
 }
 
-// NewDoubleConv maps in → mid → out channels.
-func NewDoubleConv(in, out, mid int64) *DoubleConv {
-	d := &DoubleConv{}
-	d.seq = nn.Register(&d.Base, "double_conv", doubleCBR(in, mid, out))
-	return d
-}
-
-// Forward implements nn.Module.
-func (d *DoubleConv) Forward(x *torch.Tensor) *torch.Tensor { return d.seq.Forward(x) }
-
-// down is max-pooling then DoubleConv, as "maxpool_conv".
-type down struct {
-	nn.Base
-	seq *nn.Sequential
-}
-
-func newDown(in, out int64) *down {
-	d := &down{}
-	d.seq = nn.Register(&d.Base, "maxpool_conv", nn.Seq(nn.NewMaxPool2d(2), NewDoubleConv(in, out, out)))
-	return d
-}
-
-func (d *down) Forward(x *torch.Tensor) *torch.Tensor { return d.seq.Forward(x) }
-
-// up doubles the size bilinearly, pads to the skip's size, concatenates
-// [skip, up] and applies DoubleConv(in, out, in/2).
-type up struct {
-	nn.Base
-	up   *nn.Upsample
-	conv *DoubleConv
-}
-
-func newUp(in, out int64) *up {
-	u := &up{}
-	u.up = nn.Register(&u.Base, "up", nn.NewUpsample(2, torch.Bilinear, nn.AlignCorners()))
-	u.conv = nn.Register(&u.Base, "conv", NewDoubleConv(in, out, in/2))
-	return u
-}
-
-// Merge implements nn.Merger: the up-path x, then the skip.
-func (u *up) Merge(xs ...*torch.Tensor) *torch.Tensor {
-	return nn.Frame2(xs[0], xs[1], func(x, skip *torch.Tensor) *torch.Tensor {
-		return u.conv.Forward(torch.Cat([]*torch.Tensor{skip, padTo(u.up.Forward(x), skip)}, 1))
-	})
-}
-
-// padTo zero-pads x's last two dimensions to ref's, centred as milesial's UNet does.
-func padTo(x, ref *torch.Tensor) *torch.Tensor {
-	dy, dx := ref.Size(2)-x.Size(2), ref.Size(3)-x.Size(3)
-	if dy == 0 && dx == 0 {
-		return x.Alias()
-	}
-	return x.Pad([]int64{dx / 2, dx - dx/2, dy / 2, dy - dy/2}, torch.PadConstant, 0)
-}
-
-// UNet is milesial's U-Net with bilinear up-sampling: inc, down1..4,
-// up1..4, outc.
+// UNet is milesial's U-Net with bilinear up-sampling (align_corners True):
+// inc, down1..4, up1..4 (block.Up: up-sample, pad to the skip, concatenate
+// [skip, up], DoubleConv(in, out, in/2)), outc.
 type UNet struct {
 	nn.Base
-	inc                        *DoubleConv
-	down1, down2, down3, down4 *down
-	up1, up2, up3, up4         *up
+	inc                        *block.DoubleConv
+	down1, down2, down3, down4 *nn.Path
+	up1, up2, up3, up4         *block.Up
 	outc                       *nn.Path // the 1×1 classifier, as "outc.conv"
 }
 
@@ -87,15 +33,16 @@ func NewUNet(c Config) *UNet {
 	w := c.Width
 	m := &UNet{}
 	b := &m.Base
-	m.inc = nn.Register(b, "inc", NewDoubleConv(c.InChannels, w, w))
-	m.down1 = nn.Register(b, "down1", newDown(w, 2*w))
-	m.down2 = nn.Register(b, "down2", newDown(2*w, 4*w))
-	m.down3 = nn.Register(b, "down3", newDown(4*w, 8*w))
-	m.down4 = nn.Register(b, "down4", newDown(8*w, 8*w))
-	m.up1 = nn.Register(b, "up1", newUp(16*w, 4*w))
-	m.up2 = nn.Register(b, "up2", newUp(8*w, 2*w))
-	m.up3 = nn.Register(b, "up3", newUp(4*w, w))
-	m.up4 = nn.Register(b, "up4", newUp(2*w, w))
+	up := func(in, out int64) *block.Up { return block.NewUp(in, out, in/2, block.AlignCorners()) }
+	m.inc = nn.Register(b, "inc", block.NewDoubleConv(c.InChannels, w, w))
+	m.down1 = nn.Register(b, "down1", unetDown(w, 2*w))
+	m.down2 = nn.Register(b, "down2", unetDown(2*w, 4*w))
+	m.down3 = nn.Register(b, "down3", unetDown(4*w, 8*w))
+	m.down4 = nn.Register(b, "down4", unetDown(8*w, 8*w))
+	m.up1 = nn.Register(b, "up1", up(16*w, 4*w))
+	m.up2 = nn.Register(b, "up2", up(8*w, 2*w))
+	m.up3 = nn.Register(b, "up3", up(4*w, w))
+	m.up4 = nn.Register(b, "up4", up(2*w, w))
 	m.outc = nn.Register(b, "outc", nn.NewPath("conv", nn.NewConv2d(w, c.Classes, 1)))
 	return m
 }

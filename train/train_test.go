@@ -183,7 +183,7 @@ func TestBadOptions(t *testing.T) {
 		{"model", func(o *train.Options) { o.Model = "resnet9000" }, `unknown model "resnet9000"`},
 		{"loss", func(o *train.Options) { o.Loss = "hinge" }, "unknown loss"},
 		{"optimizer", func(o *train.Options) { o.Optimizer = "lbfgs" }, "unknown optimizer"},
-		{"size", func(o *train.Options) { o.Size = [2]int{60, 60} }, "divisible by 16"},
+		{"size", func(o *train.Options) { o.Size = [2]int{60, 60} }, "multiples of 16"},
 		{"resume without state", func(o *train.Options) { o.Resume = true }, "last.safetensors"},
 	}
 	for _, tc := range tests {

@@ -252,14 +252,8 @@ func fail(err error) nn.Module {
 
 func (f *failed) Forward(*torch.Tensor) *torch.Tensor { return torch.FromError(f.err) }
 
-// failOn records err on b, so that b.Err and every ancestor's Err report
-// it. nn keeps a module's own error unexported; registering a failed
-// tensor is its one public way in.
-func failOn(b *nn.Base, err error) {
-	if err != nil {
-		b.RegisterParameter("(construction)", torch.FromError(err))
-	}
-}
+// failOn records err on b, so that b.Err and every ancestor's Err report it.
+func failOn(b *nn.Base, err error) { b.Fail(err) }
 
 func errorf(who, format string, args ...any) error {
 	return fmt.Errorf("block: %s: %s", who, fmt.Sprintf(format, args...))

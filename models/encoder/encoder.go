@@ -161,14 +161,8 @@ type failed struct{ nn.Base }
 
 func (f *failed) Forward(*torch.Tensor) *torch.Tensor { return torch.FromError(f.Err()) }
 
-// failOn records err on b, so that b.Err and every ancestor's Err report
-// it. nn keeps a module's own error unexported; registering a failed
-// tensor is its one public way in.
-func failOn(b *nn.Base, err error) {
-	if err != nil {
-		b.RegisterParameter("(construction)", torch.FromError(err))
-	}
-}
+// failOn records err on b, so that b.Err and every ancestor's Err report it.
+func failOn(b *nn.Base, err error) { b.Fail(err) }
 
 func failedParts(err error) []nn.NamedModule {
 	f := &failed{}

@@ -119,6 +119,11 @@ func (b *Base) fail(err error) {
 	}
 }
 
+// Fail records a construction error on the module (the first one wins), so
+// that its Err and every ancestor's report it. Constructors of composite
+// modules outside this package use it for their own argument checks.
+func (b *Base) Fail(err error) { b.fail(err) }
+
 func (b *Base) checkName(kind, name string) bool {
 	switch {
 	case name == "":
