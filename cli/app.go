@@ -1,6 +1,6 @@
 // Package cli is the jmedseg command line: models, data, train, test,
-// predict and bench. Other tools script against it: flags and JSON output
-// stay stable.
+// predict, pretrain, bench and zoo. Other tools script against it: flags
+// and JSON output stay stable.
 package cli
 
 import (
@@ -59,6 +59,7 @@ func App() *cli.App {
 			predictCommand(),
 			pretrainCommand(),
 			benchCommand(),
+			zooCommand(),
 		},
 		HideHelpCommand: true,
 	}

@@ -51,7 +51,7 @@ func ExampleCurves() {
 	}
 	files, err := report.Curves(dir, h)
 	fmt.Println(files, err)
-	// Output: [loss.png dice.png] <nil>
+	// Output: [loss.png loss.svg dice.png dice.svg] <nil>
 }
 
 func ExampleOverlay() {
@@ -103,7 +103,9 @@ func ExampleWrite() {
 	fmt.Println(r.Headline())
 	// Output:
 	// dice.png
+	// dice.svg
 	// loss.png
+	// loss.svg
 	// report.json
 	// report.md
 	// unet: test foreground Dice 0.6667 (IoU 0.5000)

@@ -1,27 +1,43 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"image"
 	"image/color"
+	"io"
 	"math"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"gonum.org/v1/plot/vg/vgsvg"
 )
 
-// PlotWidth and PlotHeight are the size in pixels of the PNGs LinePlot
-// writes.
+// PlotWidth and PlotHeight are the size in pixels of the PNGs LinePlot and
+// ScatterPlot write; their SVGs have the same size in CSS pixels.
 const (
 	PlotWidth  = 720
 	PlotHeight = 420
 )
 
+// plotDPI is the resolution of the PNGs: at 96 dots per inch a point of
+// the SVG is a CSS pixel.
+const plotDPI = 96
+
 // Plot is a line chart: one or more series against a shared x axis.
 type Plot struct {
 	Title, XLabel, YLabel string
 	Series                []Series
-	// YMin and YMax fix the y range; nil picks it from the data, widened
-	// to round tick values. Points outside a fixed range are clipped.
+	// YMin and YMax fix the y range; nil picks it from the data. Points
+	// outside a fixed range are clipped.
 	YMin, YMax *float64
 }
 
@@ -53,210 +69,301 @@ var Palette = []color.RGBA{
 func Float(v float64) *float64 { return &v }
 
 var (
-	white     = color.RGBA{255, 255, 255, 255}
-	ink       = color.RGBA{0x22, 0x22, 0x22, 255}
-	axisGrey  = color.RGBA{0x60, 0x60, 0x60, 255}
-	gridGrey  = color.RGBA{0xe6, 0xe6, 0xe6, 255}
-	frameGrey = color.RGBA{0xc8, 0xc8, 0xc8, 255}
+	white    = color.RGBA{255, 255, 255, 255}
+	ink      = color.RGBA{0x22, 0x22, 0x22, 255}
+	axisGrey = color.RGBA{0x60, 0x60, 0x60, 255}
+	gridGrey = color.RGBA{0xe6, 0xe6, 0xe6, 255}
 )
 
-// LinePlot renders p as a PlotWidth×PlotHeight PNG at path, written
-// atomically: title, axes with round tick values and labels, grid lines, a
-// legend in the emptiest corner, and each series as an anti-aliased line
-// (with point markers when there are few points, and always for a point
-// with no defined neighbour).
+// px is a length of n pixels of the PNG (n CSS pixels of the SVG).
+func px(n float64) vg.Length { return vg.Length(n * 72 / plotDPI) }
+
+// sans is the plots' typeface (Liberation Sans, which gonum embeds).
+func sans(size float64) font.Font {
+	return font.From(font.Font{Typeface: "Liberation", Variant: "Sans"}, vg.Points(size))
+}
+
+// newPlot is a gonum plot in the package's style: white background, dark
+// sans-serif text, grey axes and light grid lines.
+func newPlot(title, xlabel, ylabel string) *plot.Plot {
+	p := plot.New()
+	p.BackgroundColor = white
+	p.Title.Text = title
+	p.Title.TextStyle.Font = sans(13)
+	p.Title.TextStyle.Color = ink
+	p.Title.Padding = px(8)
+	for _, a := range []*plot.Axis{&p.X, &p.Y} {
+		a.Label.TextStyle.Font = sans(11)
+		a.Label.TextStyle.Color = ink
+		a.Tick.Label.Font = sans(10)
+		a.Tick.Label.Color = ink
+		a.LineStyle.Color = axisGrey
+		a.Tick.LineStyle.Color = axisGrey
+	}
+	p.X.Label.Text, p.Y.Label.Text = xlabel, ylabel
+	p.X.Tick.Marker, p.Y.Tick.Marker = denseTicks{}, denseTicks{}
+	p.Legend.TextStyle.Font = sans(10)
+	p.Legend.TextStyle.Color = ink
+	p.Legend.ThumbnailWidth = px(22)
+	g := plotter.NewGrid()
+	g.Vertical.Color, g.Horizontal.Color = gridGrey, gridGrey
+	g.Vertical.Width, g.Horizontal.Width = px(1), px(1)
+	p.Add(g)
+	return p
+}
+
+// LinePlot renders p at path, written atomically: a PlotWidth×PlotHeight
+// PNG, or an SVG of the same size when path ends in ".svg". It draws the
+// title, axes with round tick values (whole numbers on an x axis of whole
+// numbers) and labels, grid lines, a legend in the corner the lines cross
+// least, and each series as a line (with point markers when there are few
+// points, and always for a point with no defined neighbour). Plots are
+// drawn by gonum.org/v1/plot.
 func LinePlot(path string, p Plot) error {
-	img, err := RenderPlot(p)
+	g, err := p.gonum()
 	if err != nil {
 		return err
 	}
-	return SavePNG(path, img)
+	return savePlot(path, g)
 }
 
-// RenderPlot draws p as LinePlot does, without writing it.
+// RenderPlot draws p as LinePlot's PNG does, without writing it.
 func RenderPlot(p Plot) (*image.RGBA, error) {
+	g, err := p.gonum()
+	if err != nil {
+		return nil, err
+	}
+	return render(g), nil
+}
+
+// gonum builds the gonum plot of p.
+func (p Plot) gonum() (*plot.Plot, error) {
 	for i, s := range p.Series {
 		if s.X != nil && len(s.X) != len(s.Y) {
 			return nil, fmt.Errorf("report: series %d (%q) has %d x and %d y values", i, s.Name, len(s.X), len(s.Y))
 		}
 	}
-	if p.YMin != nil && p.YMax != nil && !(*p.YMin < *p.YMax) {
-		return nil, fmt.Errorf("report: y range [%g, %g] is empty", *p.YMin, *p.YMax)
-	}
 	for _, v := range []*float64{p.YMin, p.YMax} {
-		if v != nil && (math.IsNaN(*v) || math.IsInf(*v, 0)) {
+		if v != nil && !finite(*v) {
 			return nil, fmt.Errorf("report: y limit %g is not finite", *v)
 		}
 	}
-
-	// Data ranges.
-	xlo, xhi, ylo, yhi := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
-	xint := true
+	if p.YMin != nil && p.YMax != nil && !(*p.YMin < *p.YMax) {
+		return nil, fmt.Errorf("report: y range [%g, %g] is empty", *p.YMin, *p.YMax)
+	}
+	g := newPlot(p.Title, p.XLabel, p.YLabel)
+	xint, drawn := true, false
+	var all plotter.XYs // every defined point, to place the legend
+	next := 0
 	for _, s := range p.Series {
+		col := s.Color
+		if col == nil {
+			col = Palette[next%len(Palette)]
+			next++
+		}
+		col = rgba(col)
+		line := draw.LineStyle{Color: col, Width: px(2)}
+		var runs []plotter.XYs // maximal stretches of defined points
+		var cur plotter.XYs
+		count := 0
 		for i, y := range s.Y {
 			x := s.x(i)
 			if !finite(x) || !finite(y) {
+				if len(cur) > 0 {
+					runs, cur = append(runs, cur), nil
+				}
 				continue
 			}
-			xlo, xhi = min(xlo, x), max(xhi, x)
-			ylo, yhi = min(ylo, y), max(yhi, y)
+			cur = append(cur, plotter.XY{X: x, Y: y})
+			all = append(all, plotter.XY{X: x, Y: y})
 			xint = xint && x == math.Trunc(x)
+			count++
+		}
+		if len(cur) > 0 {
+			runs = append(runs, cur)
+		}
+		for _, r := range runs {
+			if len(r) > 1 {
+				g.Add(&plotter.Line{XYs: r, LineStyle: line})
+			}
+			if count <= 40 || len(r) == 1 {
+				g.Add(&plotter.Scatter{XYs: r, GlyphStyle: draw.GlyphStyle{Color: col, Radius: px(3), Shape: draw.CircleGlyph{}}})
+			}
+			drawn = true
+		}
+		if s.Name != "" {
+			g.Legend.Add(s.Name, lineThumb{line})
 		}
 	}
-	if xlo > xhi { // no data
-		xlo, xhi, ylo, yhi = 0, 1, 0, 1
+	if !drawn {
+		g.X.Min, g.X.Max, g.Y.Min, g.Y.Max = 0, 1, 0, 1
 	}
 	if p.YMin != nil {
-		ylo = *p.YMin
-		yhi = max(yhi, ylo)
+		g.Y.Min = *p.YMin
+		g.Y.Max = max(g.Y.Max, g.Y.Min)
 	}
 	if p.YMax != nil {
-		yhi = *p.YMax
-		ylo = min(ylo, yhi)
+		g.Y.Max = *p.YMax
+		g.Y.Min = min(g.Y.Min, g.Y.Max)
 	}
-	xt := makeTicks(xlo, xhi, 7, true, true, xint)
-	yt := makeTicks(ylo, yhi, 6, p.YMin == nil, p.YMax == nil, false)
+	if xint {
+		g.X.Tick.Marker = integerTicks{}
+	}
+	placeLegend(g, all)
+	return g, nil
+}
 
-	// Layout.
-	img := image.NewRGBA(image.Rect(0, 0, PlotWidth, PlotHeight))
-	fillRect(img, img.Rect, white)
-	labelW := 0
-	for _, v := range yt.values {
-		labelW = max(labelW, textWidth(yt.label(v)))
-	}
-	left := 10 + labelW + 8
-	if p.YLabel != "" {
-		left += lineH + 8
-	}
-	top := 14
-	if p.Title != "" {
-		top = 36
-	}
-	bottom := 8 + lineH + 10
-	if p.XLabel != "" {
-		bottom += lineH + 6
-	}
-	area := image.Rect(left, top, PlotWidth-20, PlotHeight-bottom)
-	fx := func(x float64) float64 {
-		return float64(area.Min.X) + (x-xt.lo)/(xt.hi-xt.lo)*float64(area.Dx()-1) + 0.5
-	}
-	fy := func(y float64) float64 {
-		return float64(area.Max.Y-1) - (y-yt.lo)/(yt.hi-yt.lo)*float64(area.Dy()-1) + 0.5
-	}
+// lineThumb is a legend entry's sample of a line.
+type lineThumb struct{ style draw.LineStyle }
 
-	// Grid, ticks and tick labels.
-	for _, v := range yt.values {
-		y := int(math.Floor(fy(v)))
-		hline(img, area.Min.X, area.Max.X-1, y, gridGrey)
-		hline(img, area.Min.X-4, area.Min.X-1, y, axisGrey)
-		s := yt.label(v)
-		drawText(img, area.Min.X-6-textWidth(s), y-lineH/2-1, s, ink)
-	}
-	for _, v := range xt.values {
-		x := int(math.Floor(fx(v)))
-		vline(img, x, area.Min.Y, area.Max.Y-1, gridGrey)
-		vline(img, x, area.Max.Y, area.Max.Y+3, axisGrey)
-		s := xt.label(v)
-		drawText(img, x-textWidth(s)/2, area.Max.Y+6, s, ink)
-	}
-	strokeRect(img, area, frameGrey)
-	hline(img, area.Min.X, area.Max.X-1, area.Max.Y-1, axisGrey)
-	vline(img, area.Min.X, area.Min.Y, area.Max.Y-1, axisGrey)
+// Thumbnail draws a horizontal line across the middle of c.
+func (t lineThumb) Thumbnail(c *draw.Canvas) {
+	y := c.Center().Y
+	c.StrokeLine2(t.style, c.Min.X, y, c.Max.X, y)
+}
 
-	// Title and axis labels.
-	if p.Title != "" {
-		x := (PlotWidth - textWidth(p.Title)) / 2
-		drawText(img, x, 12, p.Title, ink)
-		drawText(img, x+1, 12, p.Title, ink) // poor man's bold
+// placeLegend puts the legend in the corner of the data area with the
+// fewest points near it (top right on ties).
+func placeLegend(g *plot.Plot, pts plotter.XYs) {
+	xlo, xhi, ylo, yhi := g.X.Min, g.X.Max, g.Y.Min, g.Y.Max
+	norm := func(v, lo, hi float64) float64 {
+		if !(hi > lo) {
+			return 0.5
+		}
+		return (v - lo) / (hi - lo)
 	}
-	if p.XLabel != "" {
-		drawText(img, area.Min.X+(area.Dx()-textWidth(p.XLabel))/2, PlotHeight-lineH-8, p.XLabel, ink)
+	type corner struct{ top, left bool }
+	best, bestN := corner{true, false}, math.MaxInt
+	for _, c := range []corner{{true, false}, {true, true}, {false, false}, {false, true}} {
+		n := 0
+		for _, p := range pts {
+			x, y := norm(p.X, xlo, xhi), norm(p.Y, ylo, yhi)
+			inX := (c.left && x < 0.4) || (!c.left && x > 0.6)
+			inY := (c.top && y > 0.65) || (!c.top && y < 0.35)
+			if inX && inY {
+				n++
+			}
+		}
+		if n < bestN {
+			best, bestN = c, n
+		}
 	}
-	if p.YLabel != "" {
-		drawTextVertical(img, 10, area.Min.Y+(area.Dy()-textWidth(p.YLabel))/2, p.YLabel, ink)
+	g.Legend.Top, g.Legend.Left = best.top, best.left
+	g.Legend.XOffs, g.Legend.YOffs = -px(10), -px(8)
+	if best.left {
+		g.Legend.XOffs = px(10)
 	}
+	if !best.top {
+		g.Legend.YOffs = px(8)
+	}
+}
 
-	// Series.
-	inner := image.Rect(area.Min.X+1, area.Min.Y+1, area.Max.X-1, area.Max.Y-1)
-	all := newCoverage(area)
-	colors := make([]color.RGBA, len(p.Series))
-	next := 0
-	for si, s := range p.Series {
-		if s.Color != nil {
-			colors[si] = rgba(s.Color)
-		} else {
-			colors[si] = Palette[next%len(Palette)]
-			next++
-		}
-		cov := newCoverage(inner)
-		n := len(s.Y)
-		defined := func(i int) bool { return i >= 0 && i < n && finite(s.x(i)) && finite(s.Y[i]) }
-		count := 0
-		for i := range n {
-			if defined(i) {
-				count++
-			}
-		}
-		for i := range n {
-			if !defined(i) {
-				continue
-			}
-			x, y := fx(s.x(i)), fy(s.Y[i])
-			if defined(i + 1) {
-				cov.segment(x, y, fx(s.x(i+1)), fy(s.Y[i+1]), 2)
-			}
-			if count <= 40 || (!defined(i-1) && !defined(i+1)) {
-				cov.disc(x, y, 2.5)
-			}
-		}
-		cov.paint(img, colors[si])
-		for i, v := range cov.a {
-			all.a[(i/inner.Dx()+1)*area.Dx()+i%inner.Dx()+1] += v
-		}
-	}
+// denseTicks are gonum's default ticks, with the minor ticks labelled too
+// when the default labels fewer than four (gonum aims at three labels,
+// sparse for a score axis).
+type denseTicks struct{}
 
-	// Legend, in the corner the lines cross least.
-	names := 0
-	legendW := 0
-	for _, s := range p.Series {
-		if s.Name != "" {
-			names++
-			legendW = max(legendW, textWidth(s.Name))
+// Ticks returns the ticks of [lo, hi].
+func (denseTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := (plot.DefaultTicks{}).Ticks(lo, hi)
+	majors := 0
+	for _, t := range ts {
+		if !t.IsMinor() {
+			majors++
 		}
 	}
-	if names > 0 {
-		const pad, sample, rowH = 8, 22, lineH + 5
-		w, h := pad+sample+6+legendW+pad, pad+names*rowH-5+pad
-		var best image.Rectangle
-		bestSum := math.Inf(1)
-		for _, c := range []image.Point{
-			{area.Max.X - 10 - w, area.Min.Y + 10}, // top right first on ties
-			{area.Min.X + 10, area.Min.Y + 10},
-			{area.Max.X - 10 - w, area.Max.Y - 10 - h},
-			{area.Min.X + 10, area.Max.Y - 10 - h},
-		} {
-			r := image.Rect(c.X, c.Y, c.X+w, c.Y+h)
-			if s := all.sum(r); s < bestSum-1e-9 {
-				best, bestSum = r, s
-			}
-		}
-		fillRect(img, best, white)
-		strokeRect(img, best, frameGrey)
-		y := best.Min.Y + pad
-		for si, s := range p.Series {
-			if s.Name == "" {
-				continue
-			}
-			cov := newCoverage(best)
-			cy := float64(y) + float64(lineH)/2
-			x0 := float64(best.Min.X + pad)
-			cov.segment(x0, cy, x0+sample, cy, 2)
-			cov.paint(img, colors[si])
-			drawText(img, best.Min.X+pad+sample+6, y, s.Name, ink)
-			y += rowH
+	if majors >= 4 || len(ts) < 2 {
+		return ts
+	}
+	slices.SortFunc(ts, func(a, b plot.Tick) int { return cmp.Compare(a.Value, b.Value) })
+	// Every k-th tick, from the first labelled one, about seven in all.
+	k := max(1, (len(ts)+6)/7)
+	first := 0
+	for i, t := range ts {
+		if !t.IsMinor() {
+			first = i
+			break
 		}
 	}
-	return img, nil
+	step := ts[1].Value - ts[0].Value
+	prec := 0 // the fewest decimals that write every labelled value exactly
+	for prec < 6 && math.Abs(float64(k)*step*math.Pow10(prec)-math.Round(float64(k)*step*math.Pow10(prec))) > 1e-6*max(1, float64(k)*step*math.Pow10(prec)) {
+		prec++
+	}
+	for i := range ts {
+		ts[i].Label = ""
+		if (i-first)%k == 0 {
+			v := ts[i].Value
+			if math.Abs(v) < step*1e-9 {
+				v = 0
+			}
+			ts[i].Label = strconv.FormatFloat(v, 'f', prec, 64)
+		}
+	}
+	return ts
+}
+
+// integerTicks are gonum's default ticks without the fractional ones, for
+// an axis of whole numbers such as epochs.
+type integerTicks struct{}
+
+// Ticks returns the whole-number ticks of [lo, hi].
+func (integerTicks) Ticks(lo, hi float64) []plot.Tick {
+	var out []plot.Tick
+	majors := 0
+	for _, t := range (plot.DefaultTicks{}).Ticks(lo, hi) {
+		if t.Value != math.Trunc(t.Value) {
+			continue
+		}
+		if !t.IsMinor() {
+			majors++
+			t.Label = strconv.FormatFloat(t.Value, 'f', 0, 64)
+		}
+		out = append(out, t)
+	}
+	if majors >= 2 || hi-lo > 20 {
+		return out
+	}
+	out = out[:0]
+	for v := math.Ceil(lo); v <= hi; v++ {
+		out = append(out, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', 0, 64)})
+	}
+	return out
+}
+
+// render draws g as a PlotWidth×PlotHeight image.
+func render(g *plot.Plot) *image.RGBA {
+	c := vgimg.NewWith(vgimg.UseWH(px(PlotWidth), px(PlotHeight)), vgimg.UseDPI(plotDPI), vgimg.UseBackgroundColor(white))
+	g.Draw(margins(draw.New(c)))
+	if img, ok := c.Image().(*image.RGBA); ok {
+		return img
+	}
+	img := image.NewRGBA(c.Image().Bounds())
+	for y := img.Rect.Min.Y; y < img.Rect.Max.Y; y++ {
+		for x := img.Rect.Min.X; x < img.Rect.Max.X; x++ {
+			img.Set(x, y, c.Image().At(x, y))
+		}
+	}
+	return img
+}
+
+// margins leaves a few pixels free around a figure.
+func margins(c draw.Canvas) draw.Canvas { return draw.Crop(c, px(6), -px(14), px(4), -px(8)) }
+
+// savePlot writes g to path as PNG or, for a ".svg" path, SVG, atomically.
+func savePlot(path string, g *plot.Plot) error {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".png":
+		return SavePNG(path, render(g))
+	case ".svg":
+		c := vgsvg.NewWith(vgsvg.UseWH(px(PlotWidth), px(PlotHeight)))
+		g.Draw(margins(draw.New(c)))
+		return writeAtomic(path, func(w io.Writer) error {
+			_, err := c.WriteTo(w)
+			return err
+		})
+	}
+	return fmt.Errorf("report: %s: a plot is written as .png or .svg", path)
 }
 
 func (s Series) x(i int) float64 {
@@ -268,99 +375,24 @@ func (s Series) x(i int) float64 {
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
-// ticks is an axis range with round tick values inside it.
-type ticks struct {
-	lo, hi float64
-	step   float64
-	values []float64
-	prec   int // decimals in labels; -1 for %g
-}
-
-// makeTicks chooses about n round tick values for [lo, hi]; an end that is
-// auto is widened to the next tick. integer keeps the step at least 1.
-func makeTicks(lo, hi float64, n int, autoLo, autoHi, integer bool) ticks {
-	if hi-lo <= 0 || !finite(hi-lo) {
-		d := math.Abs(lo) * 0.1
-		if d == 0 || integer {
-			d = 1
-		}
-		if autoLo {
-			lo -= d
-		}
-		if autoHi || !(hi > lo) {
-			hi = lo + 2*d
-			if !autoLo {
-				hi = lo + d
-			}
-		}
-	}
-	step := niceNum((hi - lo) / float64(n-1))
-	if integer && step < 1 {
-		step = 1
-	}
-	if autoLo {
-		lo = math.Floor(lo/step+1e-9) * step
-	}
-	if autoHi {
-		hi = math.Ceil(hi/step-1e-9) * step
-	}
-	t := ticks{lo: lo, hi: hi, step: step}
-	for k := math.Ceil(lo/step - 1e-9); k*step <= hi+step*1e-9; k++ {
-		v := k * step
-		if math.Abs(v) < step*1e-9 {
-			v = 0
-		}
-		t.values = append(t.values, v)
-	}
-	mag := math.Max(math.Abs(lo), math.Abs(hi))
-	if mag >= 1e6 || step < 1e-4 {
-		t.prec = -1
-	} else {
-		t.prec = max(0, int(math.Ceil(-math.Log10(step)-1e-9)))
-		if m := step / math.Pow(10, math.Floor(math.Log10(step))); math.Abs(m-2.5) < 1e-9 && step < 1 {
-			t.prec++
-		}
-	}
-	return t
-}
-
-func (t ticks) label(v float64) string {
-	if t.prec < 0 {
-		return strconv.FormatFloat(v, 'g', 4, 64)
-	}
-	return strconv.FormatFloat(v, 'f', t.prec, 64)
-}
-
-// niceNum rounds x to the nearest number of the form 1, 2, 2.5 or 5
-// times a power of ten (Heckbert, "Nice numbers for graph labels").
-func niceNum(x float64) float64 {
-	e := math.Floor(math.Log10(x))
-	f := x / math.Pow(10, e)
-	var n float64
-	switch {
-	case f < 1.5:
-		n = 1
-	case f < 2.25:
-		n = 2
-	case f < 3.5:
-		n = 2.5
-	case f < 7.5:
-		n = 5
-	default:
-		n = 10
-	}
-	return n * math.Pow(10, e)
+// rgba converts any colour to an opaque non-premultiplied RGBA.
+func rgba(c color.Color) color.RGBA {
+	n := color.NRGBAModel.Convert(c).(color.NRGBA)
+	return color.RGBA{n.R, n.G, n.B, 255}
 }
 
 // Curve file names written by Curves.
 const (
 	LossPNG = "loss.png"
 	DicePNG = "dice.png"
+	LossSVG = "loss.svg"
+	DiceSVG = "dice.svg"
 )
 
-// Curves writes two plots of h into dir: LossPNG, train and validation loss
-// against epoch, and DicePNG, validation foreground Dice and IoU on [0, 1].
-// It returns the file names, relative to dir.
+// Curves writes two plots of h into dir, each as PNG and SVG: LossPNG and
+// LossSVG, train and validation loss against epoch, and DicePNG and
+// DiceSVG, validation foreground Dice and IoU on [0, 1]. It returns the
+// file names, relative to dir, each PNG followed by its SVG.
 func Curves(dir string, h History) ([]string, error) {
 	ep := make([]float64, len(h))
 	col := func(get func(Epoch) float64) []float64 {
@@ -382,11 +414,12 @@ func Curves(dir string, h History) ([]string, error) {
 			{Name: "Dice", X: ep, Y: col(func(e Epoch) float64 { return e.ValDice }), Color: Palette[2]},
 			{Name: "IoU", X: ep, Y: col(func(e Epoch) float64 { return e.ValIoU }), Color: Palette[4]},
 		}}
-	if err := LinePlot(filepath.Join(dir, LossPNG), loss); err != nil {
-		return nil, err
+	files := []string{LossPNG, LossSVG, DicePNG, DiceSVG}
+	plots := []Plot{loss, loss, dice, dice}
+	for i, f := range files {
+		if err := LinePlot(filepath.Join(dir, f), plots[i]); err != nil {
+			return nil, err
+		}
 	}
-	if err := LinePlot(filepath.Join(dir, DicePNG), dice); err != nil {
-		return nil, err
-	}
-	return []string{LossPNG, DicePNG}, nil
+	return files, nil
 }

@@ -280,7 +280,8 @@ func cell(s string) string {
 }
 
 // Markdown is the text of MarkdownFile for r, with the curve images
-// (file names relative to the report) embedded.
+// (file names relative to the report) embedded; an SVG that follows the
+// PNG of the same name, as Curves lists them, is linked next to it.
 func Markdown(r Run, curves []string) string {
 	var b strings.Builder
 	title := r.Title
@@ -345,10 +346,7 @@ func Markdown(r Run, curves []string) string {
 
 	if len(curves) > 0 {
 		b.WriteString("## Training curves\n\n")
-		for _, c := range curves {
-			name := strings.TrimSuffix(path.Base(filepath.ToSlash(c)), path.Ext(c))
-			fmt.Fprintf(&b, "![%s](%s)\n\n", name, filepath.ToSlash(c))
-		}
+		writeFigures(&b, curves)
 		writeTraining(&b, r.History, r.bestIndex())
 	}
 
@@ -366,6 +364,23 @@ func Markdown(r Run, curves []string) string {
 	}
 	fmt.Fprintf(&b, "\nAll figures, with per-image results, are in [%s](%s).\n", JSONFile, JSONFile)
 	return b.String()
+}
+
+// writeFigures embeds each figure; an SVG twin of the PNG before it is a
+// link next to the PNG rather than a second picture.
+func writeFigures(b *strings.Builder, files []string) {
+	for i := 0; i < len(files); i++ {
+		f := filepath.ToSlash(files[i])
+		name := strings.TrimSuffix(path.Base(f), path.Ext(f))
+		fmt.Fprintf(b, "![%s](%s)", name, f)
+		if strings.EqualFold(path.Ext(f), ".png") && i+1 < len(files) {
+			if next := filepath.ToSlash(files[i+1]); strings.EqualFold(next, strings.TrimSuffix(f, path.Ext(f))+".svg") {
+				fmt.Fprintf(b, " ([SVG](%s))", next)
+				i++
+			}
+		}
+		b.WriteString("\n\n")
+	}
 }
 
 func writeTest(b *strings.Builder, split string, t Test) {

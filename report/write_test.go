@@ -70,8 +70,8 @@ func TestWrite(t *testing.T) {
 		"| all-class mean (incl. background) | ",
 		"| class | ASSD mm | HD95 mm | images | images with one empty mask |",
 		"| 2 tumour | 9.05 | 9.05 | 1 | 1 |",
-		"![loss](loss.png)",
-		"![dice](dice.png)",
+		"![loss](loss.png) ([SVG](loss.svg))",
+		"![dice](dice.png) ([SVG](dice.svg))",
 		"| best 1: perfect (Dice 1.0000) |",
 		"| worst 1: tumour/missed (Dice 0.0000) |",
 		"(overlays/test/best-1-perfect.png)",
@@ -112,7 +112,8 @@ func TestWrite(t *testing.T) {
 	assert.Equal(t, r.History[9], back.History[9])
 	assert.Equal(t, r.Tests[0].Overlays, back.Tests[0].Overlays)
 
-	for _, f := range []string{LossPNG, DicePNG, MarkdownFile, JSONFile} {
+	assert.NotContains(t, s, "![loss](loss.svg)", "an SVG twin is linked, not embedded again")
+	for _, f := range []string{LossPNG, LossSVG, DicePNG, DiceSVG, MarkdownFile, JSONFile} {
 		assert.FileExists(t, filepath.Join(out, f))
 	}
 	noTemps(t, dir)
