@@ -1,7 +1,9 @@
 package loss
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -17,6 +19,13 @@ import (
 //	ce:0.8+iou:0.2          a weighted sum
 //
 // A single term with weight 1 is returned as itself rather than a Sum.
+//
+// Every number is checked where it is parsed: a term's weight is positive
+// and finite, class weights are finite, non-negative and not all zero,
+// smoothing is in [0, 1), focal gamma is at least 0 and alpha in (0, 1],
+// a Dice/IoU smooth is at least 0, and an ignore index is a label (0 or
+// more). The class count is not known here: CheckClasses compares a loss
+// with the data's.
 func Parse(spec string) (Loss, error) {
 	spec = strings.ReplaceAll(strings.TrimSpace(spec), " ", "")
 	if spec == "" {
@@ -24,6 +33,9 @@ func Parse(spec string) (Loss, error) {
 	}
 	var sum Sum
 	for _, part := range splitTop(spec, '+') {
+		if part == "" {
+			return nil, fmt.Errorf("loss %q: an empty term (a stray '+')", spec)
+		}
 		t, err := parseTerm(part)
 		if err != nil {
 			return nil, fmt.Errorf("loss %q: %w", spec, err)
@@ -60,8 +72,11 @@ func parseTerm(s string) (Term, error) {
 	weight := 1.0
 	if i := strings.LastIndexByte(s, ':'); i >= 0 && !strings.Contains(s[i:], ")") {
 		w, err := strconv.ParseFloat(s[i+1:], 64)
-		if err != nil || w < 0 {
-			return Term{}, fmt.Errorf("bad weight %q in %q", s[i+1:], s)
+		switch {
+		case err != nil || math.IsNaN(w) || math.IsInf(w, 0):
+			return Term{}, fmt.Errorf("bad weight %q in %q: want a positive finite number", s[i+1:], s)
+		case w <= 0:
+			return Term{}, fmt.Errorf("bad weight %q in %q: want a positive number (a weight of 0 or less trains on nothing or against the loss)", s[i+1:], s)
 		}
 		weight, s = w, s[:i]
 	}
@@ -76,6 +91,9 @@ func parseTerm(s string) (Term, error) {
 	if optStr != "" {
 		for _, kv := range strings.Split(optStr, ",") {
 			k, v, _ := strings.Cut(kv, "=")
+			if _, dup := opts[k]; dup {
+				return Term{}, fmt.Errorf("%s: option %q given twice", name, k)
+			}
 			opts[k] = v
 		}
 	}
@@ -111,10 +129,31 @@ func (r *optReader) float(k string, def float64) float64 {
 	}
 	delete(r.opts, k)
 	f, err := strconv.ParseFloat(v, 64)
-	if err != nil && r.err == nil {
+	switch {
+	case r.err != nil:
+	case err != nil && !errors.Is(err, strconv.ErrRange):
 		r.err = fmt.Errorf("option %s=%q is not a number", k, v)
+	case err != nil || math.IsNaN(f) || math.IsInf(f, 0):
+		r.err = fmt.Errorf("option %s=%q: want a finite number", k, v)
 	}
 	return f
+}
+
+// check records an error when ok is false and none was recorded yet.
+func (r *optReader) check(ok bool, format string, a ...any) {
+	if !ok && r.err == nil {
+		r.err = fmt.Errorf(format, a...)
+	}
+}
+
+// ignore reads the ignore option: a label, 0 or more.
+func (r *optReader) ignore() int64 {
+	v, ok := r.opts["ignore"]
+	n := r.int("ignore", NoIgnore)
+	if ok && r.err == nil && (n < 0 || n > math.MaxInt32) {
+		r.err = fmt.Errorf("option ignore=%s: want a mask label from 0 to %d", v, math.MaxInt32)
+	}
+	return n
 }
 
 func (r *optReader) int(k string, def int64) int64 {
@@ -154,15 +193,21 @@ func (r *optReader) done() error {
 
 func parseCE(opts map[string]string) (Loss, error) {
 	r := optReader{opts: opts}
-	l := CrossEntropy{IgnoreIndex: r.int("ignore", NoIgnore), LabelSmoothing: r.float("smoothing", 0)}
+	l := CrossEntropy{IgnoreIndex: r.ignore(), LabelSmoothing: r.float("smoothing", 0)}
+	r.check(l.LabelSmoothing >= 0 && l.LabelSmoothing < 1, "smoothing=%g: want a value in [0, 1)", l.LabelSmoothing)
 	if w, ok := opts["weight"]; ok {
 		delete(opts, "weight")
+		positive := false
 		for _, f := range strings.Split(w, "/") {
 			x, err := strconv.ParseFloat(f, 64)
-			if err != nil || x < 0 {
-				return nil, fmt.Errorf("bad class weight %q", f)
+			if err != nil || x < 0 || math.IsNaN(x) || math.IsInf(x, 0) {
+				return nil, fmt.Errorf("bad class weight %q in weight=%s: want a finite number, 0 or more, per class", f, w)
 			}
+			positive = positive || x > 0
 			l.Weight = append(l.Weight, x)
+		}
+		if !positive {
+			return nil, fmt.Errorf("bad class weights weight=%s: all zero (no pixel would count)", w)
 		}
 	}
 	return l, r.done()
@@ -170,12 +215,73 @@ func parseCE(opts map[string]string) (Loss, error) {
 
 func parseRegion(kind Overlap, opts map[string]string) (Loss, error) {
 	r := optReader{opts: opts}
-	l := Region{Kind: kind, Smooth: r.float("smooth", 1), PerClass: r.flag("perclass"), NoBackground: r.flag("nobg"), IgnoreIndex: r.int("ignore", NoIgnore)}
+	l := Region{Kind: kind, Smooth: r.float("smooth", 1), PerClass: r.flag("perclass"), NoBackground: r.flag("nobg"), IgnoreIndex: r.ignore()}
+	r.check(l.Smooth >= 0, "smooth=%g: want 0 or more", l.Smooth)
 	return l, r.done()
 }
 
 func parseFocal(opts map[string]string) (Loss, error) {
 	r := optReader{opts: opts}
-	l := Focal{Gamma: r.float("gamma", 2), Alpha: r.float("alpha", 0.5), IgnoreIndex: r.int("ignore", NoIgnore)}
+	l := Focal{Gamma: r.float("gamma", 2), Alpha: r.float("alpha", 0.5), IgnoreIndex: r.ignore()}
+	r.check(l.Gamma >= 0, "gamma=%g: want 0 or more", l.Gamma)
+	r.check(l.Alpha > 0 && l.Alpha <= 1, "alpha=%g: want a value in (0, 1] (0 makes the loss zero)", l.Alpha)
 	return l, r.done()
+}
+
+// terms lists the losses l is made of.
+func terms(l Loss) []Loss {
+	if s, ok := l.(Sum); ok {
+		var out []Loss
+		for _, t := range s {
+			out = append(out, terms(t.Loss)...)
+		}
+		return out
+	}
+	return []Loss{l}
+}
+
+func ignoreOf(l Loss) int64 {
+	switch l := l.(type) {
+	case CrossEntropy:
+		return l.IgnoreIndex
+	case Region:
+		return l.IgnoreIndex
+	case Focal:
+		return l.IgnoreIndex
+	}
+	return NoIgnore
+}
+
+// CheckClasses checks a loss against the number of classes of the data it
+// will train on: one class weight per class. It returns the void label:
+// an ignore index outside [0, classes) (such as 255) that masks may then
+// hold, whose pixels count for nothing, or NoIgnore when there is none.
+// An ignore index inside [0, classes) ignores that class in the loss only.
+// Terms that name different void labels are an error.
+func CheckClasses(l Loss, classes int) (void int64, err error) {
+	void = NoIgnore
+	for _, t := range terms(l) {
+		if ce, ok := t.(CrossEntropy); ok && ce.Weight != nil && len(ce.Weight) != classes {
+			return NoIgnore, fmt.Errorf("%s: %d class weights for %d classes (give one per class, background first)", ce, len(ce.Weight), classes)
+		}
+		ig := ignoreOf(t)
+		if ig == NoIgnore || (ig >= 0 && ig < int64(classes)) {
+			continue
+		}
+		if void != NoIgnore && void != ig {
+			return NoIgnore, fmt.Errorf("%s: ignore=%d, another term ignores %d: masks can hold one label outside the %d classes", l, ig, void, classes)
+		}
+		void = ig
+	}
+	return void, nil
+}
+
+// Void returns the void label of l for classes classes (see CheckClasses),
+// or -1 when there is none or l does not fit them.
+func Void(l Loss, classes int) int64 {
+	v, err := CheckClasses(l, classes)
+	if err != nil || v == NoIgnore {
+		return -1
+	}
+	return v
 }
