@@ -11,6 +11,12 @@ import (
 // checks that they agree: a missing mask, a mask of the wrong size and,
 // with classes > 0, labels outside [0, classes) are errors naming the file.
 func LoadExample(s Sample, noMask bool, classes int) (*Example, error) {
+	return loadExample(s, noMask, classes, 0)
+}
+
+// loadExample is LoadExample where masks may also hold the label void
+// (when it is not in [0, classes); 0: none).
+func loadExample(s Sample, noMask bool, classes int, void int) (*Example, error) {
 	img, err := ReadImage(s.Image)
 	if err != nil {
 		return nil, err
@@ -30,7 +36,7 @@ func LoadExample(s Sample, noMask bool, classes int) (*Example, error) {
 		return nil, &FileError{File: s.Mask, Err: fmt.Errorf("mask of the wrong size: %dx%d, image %s is %dx%d", m.W, m.H, s.Image, b.Dx(), b.Dy())}
 	}
 	if classes > 0 {
-		if err := m.CheckRange(classes); err != nil {
+		if err := m.checkRange(classes, void); err != nil {
 			return nil, &FileError{File: s.Mask, Err: fmt.Errorf("labels out of range: %w", err)}
 		}
 	}
@@ -49,7 +55,7 @@ type prepared struct {
 func (l *Loader) prepare(epoch, idx int) (*prepared, error) {
 	s := l.samples[idx]
 	p := &prepared{idx: idx}
-	base, err := LoadExample(s, l.opts.NoMask, l.opts.Classes)
+	base, err := loadExample(s, l.opts.NoMask, l.opts.Classes, l.opts.Ignore)
 	if err != nil {
 		return nil, err
 	}

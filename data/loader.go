@@ -41,6 +41,9 @@ type LoaderOptions struct {
 	// Classes, when positive, makes masks with labels outside [0, Classes)
 	// bad samples.
 	Classes int
+	// Ignore, when positive, is a label masks may hold besides [0, Classes):
+	// the void label of a loss that ignores it (such as ce(ignore=255)).
+	Ignore int
 	// SkipBad skips samples that cannot be loaded, transformed or collated
 	// instead of stopping the epoch; they are reported in Batch.Skipped and
 	// counted by Loader.Skipped.

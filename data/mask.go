@@ -53,9 +53,12 @@ func (m *Mask) Max() int32 {
 
 // CheckRange returns an error naming the first pixel whose label is outside
 // [0, classes).
-func (m *Mask) CheckRange(classes int) error {
+func (m *Mask) CheckRange(classes int) error { return m.checkRange(classes, 0) }
+
+// checkRange is CheckRange accepting the label void as well (0: none).
+func (m *Mask) checkRange(classes, void int) error {
 	for i, v := range m.Pix {
-		if v < 0 || int(v) >= classes {
+		if (v < 0 || int(v) >= classes) && (void <= 0 || int(v) != void) {
 			return fmt.Errorf("label %d at (%d,%d) is out of range [0,%d)", v, i%m.W, i/m.W, classes)
 		}
 	}
