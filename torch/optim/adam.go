@@ -110,3 +110,11 @@ func (o *Adam) Step() error {
 		return p.AddcdivInPlace(expAvg, denom, -stepSize)
 	})
 }
+
+// Free releases the state tensors. It is safe on a nil Adam, as a failed
+// constructor returns, also when held in an Optimizer interface.
+func (o *Adam) Free() {
+	if o != nil {
+		o.core.Free()
+	}
+}

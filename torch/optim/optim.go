@@ -288,7 +288,12 @@ func (c *core) splitKey(k string) (int, string, error) {
 	return i, k[dot+1:], nil
 }
 
+// Free releases the state tensors; on a nil core (an optimizer a failed
+// constructor returned) it does nothing.
 func (c *core) Free() {
+	if c == nil {
+		return
+	}
 	for _, st := range c.state {
 		for k, t := range st.tensors {
 			t.Free()

@@ -111,3 +111,27 @@ func TestSchedulerState(t *testing.T) {
 	require.Equal(t, 6, s2.Epoch())
 	require.Error(t, s2.LoadStateDict(map[string]float64{}))
 }
+
+// Issue 12: a constructor that fails returns a nil optimizer whose Free is
+// a no-op, also through the Optimizer interface (--weight-decay -1 used to
+// panic in Free during the trainer's Close).
+func TestFreeAfterFailedConstructor(t *testing.T) {
+	p := torch.Zeros([]int64{2}, torch.RequiresGrad)
+	defer p.Free()
+	ps := optim.Params([]*torch.Tensor{p})
+	makers := map[string]func() (optim.Optimizer, error){
+		"adam":  func() (optim.Optimizer, error) { return optim.NewAdam(optim.AdamConfig{LR: 1, WeightDecay: -1}, ps) },
+		"adamw": func() (optim.Optimizer, error) { return optim.NewAdamW(optim.AdamConfig{LR: 1, WeightDecay: -1}, ps) },
+		"sgd":   func() (optim.Optimizer, error) { return optim.NewSGD(optim.SGDConfig{LR: 1, WeightDecay: -1}, ps) },
+		"rmsprop": func() (optim.Optimizer, error) {
+			return optim.NewRMSprop(optim.RMSpropConfig{LR: 1, WeightDecay: -1}, ps)
+		},
+	}
+	for name, mk := range makers {
+		t.Run(name, func(t *testing.T) {
+			o, err := mk()
+			require.ErrorContains(t, err, "weight decay")
+			require.NotPanics(t, func() { o.Free() })
+		})
+	}
+}

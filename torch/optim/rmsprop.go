@@ -101,3 +101,11 @@ func (o *RMSprop) Step() error {
 		return p.AddcdivInPlace(grad, avg, -g.LR)
 	})
 }
+
+// Free releases the state tensors. It is safe on a nil RMSprop, as a failed
+// constructor returns, also when held in an Optimizer interface.
+func (o *RMSprop) Free() {
+	if o != nil {
+		o.core.Free()
+	}
+}

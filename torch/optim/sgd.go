@@ -69,3 +69,11 @@ func (o *SGD) Step() error {
 		return p.AddScaledInPlace(d, -g.LR)
 	})
 }
+
+// Free releases the state tensors. It is safe on a nil SGD, as a failed
+// constructor returns, also when held in an Optimizer interface.
+func (o *SGD) Free() {
+	if o != nil {
+		o.core.Free()
+	}
+}
