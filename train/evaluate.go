@@ -66,7 +66,16 @@ type evalSetup struct {
 // input size, normalised as in training.
 func (e evalSetup) loader(samples []data.Sample) (*data.Loader, error) {
 	return data.NewLoader(samples, data.LoaderOptions{BatchSize: e.batch, Workers: e.workers, Channels: int(e.info.Config.InChannels),
-		Classes: len(e.info.Classes), Transform: inputTransform(e.info, nil)})
+		Classes: len(e.info.Classes), Ignore: int(max(e.void(len(e.info.Classes)), 0)), Transform: inputTransform(e.info, nil)})
+}
+
+// void is the label outside the classes the loss ignores (such as 255),
+// which the masks may hold and the metrics skip; -1 when there is none.
+func (e evalSetup) void(classes int) int64 {
+	if e.lossFn == nil {
+		return -1
+	}
+	return loss.Void(e.lossFn, classes)
 }
 
 // inputTransform appends to chain the resizing to the model's input size
@@ -184,7 +193,7 @@ func evaluate(ctx context.Context, e evalSetup, loader *data.Loader, sample func
 						names = append(names, fmt.Sprintf("class %d", c))
 					}
 				}
-				ev = metric.NewEvaluator(len(names), names, -1)
+				ev = metric.NewEvaluator(len(names), names, e.void(len(names)))
 			}
 			lossSum += l * float64(len(b.Names))
 			n += len(b.Names)
@@ -225,7 +234,7 @@ func evaluate(ctx context.Context, e evalSetup, loader *data.Loader, sample func
 		out.Loss = lossSum / float64(n)
 	}
 	if ev == nil {
-		ev = metric.NewEvaluator(len(e.classes), e.classes, -1)
+		ev = metric.NewEvaluator(len(e.classes), e.classes, e.void(len(e.classes)))
 	}
 	out.Metrics = ev.Report()
 	return out, nil

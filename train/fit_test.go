@@ -169,6 +169,7 @@ func TestNormalizeIsRecorded(t *testing.T) {
 	assert.Equal(t, models.Normalization{Scale: models.ScaleUnit, Mean: []float32{0.2}, Std: []float32{0.3}}, info.Norm)
 
 	o.Normalize = &models.Normalization{Mean: []float32{0.2, 0.2, 0.2}, Std: []float32{1, 1, 1}}
+	o.Force = true // out holds the first run's model
 	_, err = train.New(o)
 	assert.ErrorContains(t, err, "3 means for a model of 1 input channels")
 }
@@ -205,7 +206,7 @@ func TestPretrainedEncoder(t *testing.T) {
 	require.NotEmpty(t, msgs, "New's messages reach OnEvent")
 	assert.Regexp(t, `^pretrained encoder .*enc.safetensors: \d+ of \d+ tensors loaded; the rest start untrained$`, msgs[0])
 
-	o.Model = "attunet"
+	o.Model, o.Force = "attunet", true // out holds the first run's model
 	_, err = train.New(o)
 	assert.ErrorContains(t, err, "holds unet weights, not attunet")
 }

@@ -11,6 +11,8 @@ package train
 
 import (
 	"fmt"
+	"math"
+	"runtime"
 	"strings"
 
 	"github.com/jmedseg/jmedseg/models"
@@ -41,6 +43,11 @@ type Options struct {
 	Device  string `json:"device"`  // cpu | cuda | cuda:N | auto
 	Threads int    `json:"threads"` // libtorch intra-op threads; 0 leaves the default
 	Resume  bool   `json:"resume"`  // continue from Out/last.safetensors
+	// Force lets a new run replace the trained model in Out (its
+	// best.safetensors, last.safetensors and report are overwritten as the
+	// new run reaches them). Without it New refuses a run directory that
+	// holds one, unless Resume.
+	Force bool `json:"force,omitempty"`
 	// Pretrained initialises the model from a checkpoint of the same layout
 	// (non-strict: missing and unexpected keys are reported, not fatal).
 	Pretrained string `json:"pretrained,omitempty"`
@@ -101,20 +108,74 @@ func (o *Options) defaults() {
 	}
 }
 
+// Limits on numeric options, checked by New and by the command line.
+const (
+	// MaxSize is the largest side --size takes.
+	MaxSize = 16384
+	// ThreadsPerCPU bounds --threads at this many per logical CPU.
+	ThreadsPerCPU = 4
+	// WorkersPerCPU bounds --workers (data loading goroutines) likewise.
+	WorkersPerCPU = 16
+)
+
+// MaxThreads is the most libtorch intra-op threads a run may ask for:
+// ThreadsPerCPU times runtime.NumCPU(). More only thrash the machine.
+func MaxThreads() int { return ThreadsPerCPU * runtime.NumCPU() }
+
+// MaxWorkers is the most data loading goroutines a run may ask for.
+func MaxWorkers() int { return WorkersPerCPU * runtime.NumCPU() }
+
+// CheckThreads checks a --threads value: 0 (libtorch's default) up to
+// MaxThreads.
+func CheckThreads(n int) error {
+	switch {
+	case n < 0:
+		return fmt.Errorf("--threads %d: want 0 (libtorch's default) or more", n)
+	case n > MaxThreads():
+		return fmt.Errorf("--threads %d: more than %d (%d per CPU, %d CPUs)", n, MaxThreads(), ThreadsPerCPU, runtime.NumCPU())
+	}
+	return nil
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// validate checks every option after defaults, naming the flag of jmedseg
+// train that sets it.
 func (o *Options) validate() error {
 	switch {
 	case o.Data == "":
-		return fmt.Errorf("train: no data set directory given")
+		return fmt.Errorf("train: no data set directory given (--data)")
 	case o.Out == "":
-		return fmt.Errorf("train: no run directory given")
-	case o.Epochs < 1 || o.Batch < 1:
-		return fmt.Errorf("train: epochs (%d) and batch (%d) must be positive", o.Epochs, o.Batch)
-	case o.LR <= 0:
-		return fmt.Errorf("train: learning rate %g must be positive", o.LR)
+		return fmt.Errorf("train: no run directory given (--out)")
+	case o.Epochs < 1:
+		return fmt.Errorf("train: --epochs %d: want at least 1", o.Epochs)
+	case o.Batch < 1:
+		return fmt.Errorf("train: --batch %d: want at least 1", o.Batch)
+	case !(o.LR > 0) || !finite(o.LR):
+		return fmt.Errorf("train: --lr %g: want a positive finite learning rate", o.LR)
 	case o.Optimizer != "adam" && o.Optimizer != "adamw" && o.Optimizer != "sgd":
-		return fmt.Errorf("train: unknown optimizer %q (want adam, adamw or sgd)", o.Optimizer)
-	case o.Size[0] < 0 || o.Size[1] < 0:
-		return fmt.Errorf("train: bad size %dx%d", o.Size[0], o.Size[1])
+		return fmt.Errorf("train: unknown optimizer %q (--optimizer: want adam, adamw or sgd)", o.Optimizer)
+	case !(o.Decay >= 0) || !finite(o.Decay):
+		return fmt.Errorf("train: --weight-decay %g: want a finite number, 0 or more", o.Decay)
+	case !(o.Momentum >= 0) || !finite(o.Momentum):
+		return fmt.Errorf("train: momentum %g: want a finite number, 0 or more", o.Momentum)
+	case o.Size[0] < 0 || o.Size[1] < 0 || o.Size[0] > MaxSize || o.Size[1] > MaxSize:
+		return fmt.Errorf("train: --size %dx%d: want sides from 1 to %d", o.Size[0], o.Size[1], MaxSize)
+	case o.Net.Width < 0:
+		return fmt.Errorf("train: --width %d: want a positive width (0: the reference's)", o.Net.Width)
+	case o.Net.InChannels != 0 && o.Net.InChannels != 1 && o.Net.InChannels != 3:
+		return fmt.Errorf("train: --in-channels %d: want 1 or 3 (0: from dataset.json)", o.Net.InChannels)
+	case o.Workers < 0 || o.Workers > MaxWorkers():
+		return fmt.Errorf("train: --workers %d: want 0 (one per CPU) up to %d (%d per CPU)", o.Workers, MaxWorkers(), WorkersPerCPU)
+	case o.LimitBatches < 0:
+		return fmt.Errorf("train: --limit-batches %d: want 0 (no limit) or more", o.LimitBatches)
+	case o.Overlays < 0:
+		return fmt.Errorf("train: overlays %d: want 0 or more", o.Overlays)
+	case o.Resume && o.Force:
+		return fmt.Errorf("train: --resume continues the run in --out, --force replaces it: give one")
+	}
+	if err := CheckThreads(o.Threads); err != nil {
+		return fmt.Errorf("train: %w", err)
 	}
 	return nil
 }

@@ -21,6 +21,14 @@ import (
 func (t *Trainer) Run(ctx context.Context) (*report.Run, error) {
 	fitErr := t.Fit(ctx)
 	bestPath := filepath.Join(t.opt.Out, BestFile)
+	if t.prog.BestEpoch == 0 {
+		// No epoch of this run (or of the run it resumes) was saved as the
+		// best: a best.safetensors there is another run's; report nothing.
+		if fitErr != nil {
+			return nil, fitErr
+		}
+		return nil, fmt.Errorf("train: no epoch was validated, so there is no best checkpoint at %s", bestPath)
+	}
 	if _, err := os.Stat(bestPath); err != nil {
 		if fitErr != nil {
 			return nil, fitErr

@@ -72,6 +72,34 @@ type Trainer struct {
 	started   time.Time
 	spacing   func(path string) [2]float64
 	pending   []Event // emitted before OnEvent was set
+	void      int     // a label outside the classes the loss ignores (0: none)
+}
+
+// checkRunDir refuses a run directory that holds a trained model (a best or
+// last checkpoint) unless the run resumes it or Force replaces it.
+func checkRunDir(opt Options) error {
+	if opt.Resume || opt.Force {
+		return nil
+	}
+	for _, f := range []string{BestFile, LastFile} {
+		p := filepath.Join(opt.Out, f)
+		if _, err := os.Stat(p); err == nil {
+			return fmt.Errorf("train: --out %s already holds a trained model (%s): continue it with --resume, replace it with --force, or choose another --out", opt.Out, p)
+		}
+	}
+	return nil
+}
+
+// checkWritable makes sure checkpoints can be written into dir before any
+// epoch is spent.
+func checkWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".jmedseg-write-check-*")
+	if err != nil {
+		return fmt.Errorf("train: --out %s is not writable (checkpoints go there after every epoch): %w", dir, err)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
 }
 
 // emit reports an event; those of New, before OnEvent can be set, wait
@@ -95,6 +123,9 @@ func New(opt Options) (*Trainer, error) {
 	if err := opt.validate(); err != nil {
 		return nil, err
 	}
+	if err := checkRunDir(opt); err != nil {
+		return nil, err
+	}
 	t := &Trainer{opt: opt, started: time.Now()}
 	if err := torch.CheckVersion(); err != nil {
 		return nil, err
@@ -109,7 +140,7 @@ func New(opt Options) (*Trainer, error) {
 	}
 	torch.ManualSeed(opt.Seed)
 	if t.lossFn, err = loss.Parse(opt.Loss); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("train: --loss: %w", err)
 	}
 	var ok bool
 	if t.spec, ok = models.Lookup(opt.Model); !ok {
@@ -133,6 +164,13 @@ func New(opt Options) (*Trainer, error) {
 	if ncls < 2 {
 		return nil, fmt.Errorf("train: %s: need at least 2 classes, dataset.json lists %d", opt.Data, ncls)
 	}
+	void, err := loss.CheckClasses(t.lossFn, ncls)
+	if err != nil {
+		return nil, fmt.Errorf("train: --loss %s: %w (%s has %d classes)", opt.Loss, err, opt.Data, ncls)
+	}
+	if void != loss.NoIgnore {
+		t.void = int(void)
+	}
 	t.classes = make([]string, ncls)
 	for i := range t.classes {
 		t.classes[i] = fmt.Sprintf("class %d", i)
@@ -151,7 +189,7 @@ func New(opt Options) (*Trainer, error) {
 	}
 	size := opt.Size
 	if size == [2]int{} {
-		ex, err := data.LoadExample(trainSamples[0], false, ncls)
+		ex, err := data.LoadExample(trainSamples[0], true, 0) // its size only
 		if err != nil {
 			return nil, err
 		}
@@ -222,7 +260,7 @@ func New(opt Options) (*Trainer, error) {
 		tf = chain
 	}
 	t.train, err = data.NewLoader(trainSamples, data.LoaderOptions{BatchSize: opt.Batch, Workers: opt.Workers, Shuffle: true,
-		Seed: opt.Seed, Transform: tf, Channels: channels, Classes: ncls, DropLast: len(trainSamples) > opt.Batch, SkipBad: opt.SkipBad})
+		Seed: opt.Seed, Transform: tf, Channels: channels, Classes: ncls, Ignore: t.void, DropLast: len(trainSamples) > opt.Batch, SkipBad: opt.SkipBad})
 	if err != nil {
 		t.Close()
 		return nil, err
@@ -237,7 +275,11 @@ func New(opt Options) (*Trainer, error) {
 	}
 	if err := os.MkdirAll(opt.Out, 0o755); err != nil {
 		t.Close()
-		return nil, fmt.Errorf("train: %w", err)
+		return nil, fmt.Errorf("train: --out: %w", err)
+	}
+	if err := checkWritable(opt.Out); err != nil {
+		t.Close()
+		return nil, err
 	}
 	if opt.Resume {
 		if err := t.restore(); err != nil {
@@ -258,17 +300,28 @@ func (t *Trainer) stepsPerEpoch() int {
 
 func (t *Trainer) buildOptimizer() error {
 	groups := []optim.Group{optim.Params(t.model.Parameters())}
+	// t.optim is set only on success: a failed constructor's nil pointer
+	// in the interface would not be nil for Close.
 	var err error
 	switch t.opt.Optimizer {
 	case "sgd":
-		t.optim, err = optim.NewSGD(optim.SGDConfig{LR: t.opt.LR, Momentum: t.opt.Momentum, WeightDecay: t.opt.Decay}, groups...)
+		var o *optim.SGD
+		if o, err = optim.NewSGD(optim.SGDConfig{LR: t.opt.LR, Momentum: t.opt.Momentum, WeightDecay: t.opt.Decay}, groups...); err == nil {
+			t.optim = o
+		}
 	case "adamw":
-		t.optim, err = optim.NewAdamW(optim.AdamConfig{LR: t.opt.LR, WeightDecay: t.opt.Decay}, groups...)
+		var o *optim.Adam
+		if o, err = optim.NewAdamW(optim.AdamConfig{LR: t.opt.LR, WeightDecay: t.opt.Decay}, groups...); err == nil {
+			t.optim = o
+		}
 	default:
-		t.optim, err = optim.NewAdam(optim.AdamConfig{LR: t.opt.LR, WeightDecay: t.opt.Decay}, groups...)
+		var o *optim.Adam
+		if o, err = optim.NewAdam(optim.AdamConfig{LR: t.opt.LR, WeightDecay: t.opt.Decay}, groups...); err == nil {
+			t.optim = o
+		}
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("train: %w", err)
 	}
 	sched := optim.Schedule(func(base float64, _ int) float64 { return base })
 	if t.opt.Poly {
