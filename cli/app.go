@@ -20,7 +20,7 @@ import (
 func commonFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "cpu, cuda, cuda:N or auto"},
-		&cli.IntFlag{Name: "threads", Usage: "libtorch intra-op threads (0: libtorch's default)"},
+		&cli.IntFlag{Name: "threads", Usage: "libtorch intra-op threads (0: libtorch's default; at most 4 per CPU)"},
 		&cli.Uint64Flag{Name: "seed", Value: 0, Usage: "random seed"},
 		&cli.BoolFlag{Name: "json", Usage: "machine-readable output on stdout"},
 	}
@@ -31,6 +31,9 @@ func withCommon(fs ...cli.Flag) []cli.Flag { return append(commonFlags(), fs...)
 // setup applies the common flags.
 func setup(c *cli.Context) (torch.Device, error) {
 	if err := torch.CheckVersion(); err != nil {
+		return torch.CPU, err
+	}
+	if err := checkThreads(c); err != nil {
 		return torch.CPU, err
 	}
 	if n := c.Int("threads"); n > 0 {

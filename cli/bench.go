@@ -2,10 +2,12 @@ package cli
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/jmedseg/jmedseg/bench"
+	"github.com/jmedseg/jmedseg/train"
 )
 
 func benchCommand() *cli.Command {
@@ -22,12 +24,20 @@ func benchCommand() *cli.Command {
 			&cli.StringFlag{Name: "mode", Value: "train", Usage: "train or infer"},
 		),
 		Action: func(c *cli.Context) error {
+			if err := firstErr(intFlag(c, "batch", 1, math.MaxInt), intFlag(c, "size", 1, train.MaxSize), int64Flag(c, "width", 0, math.MaxInt64),
+				intFlag(c, "steps", 1, math.MaxInt), intFlag(c, "warmup", 0, math.MaxInt)); err != nil {
+				return fmt.Errorf("bench: %w", err)
+			}
 			dev, err := setup(c)
 			if err != nil {
 				return err
 			}
+			warmup := c.Int("warmup")
+			if warmup == 0 {
+				warmup = -1 // bench.Options takes 0 as its default (3); a negative count runs none
+			}
 			r, err := bench.Run(bench.Options{Model: c.String("model"), Batch: c.Int("batch"), Size: c.Int("size"), Width: c.Int64("width"),
-				Steps: c.Int("steps"), Warmup: c.Int("warmup"), Mode: c.String("mode"), Device: dev})
+				Steps: c.Int("steps"), Warmup: warmup, Mode: c.String("mode"), Device: dev})
 			if err != nil {
 				return err
 			}

@@ -3,6 +3,8 @@ package cli
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -25,6 +27,14 @@ func dataCommand() *cli.Command {
 					&cli.BoolFlag{Name: "force", Usage: "overwrite a data set already in --out"},
 				),
 				Action: func(c *cli.Context) error {
+					if err := firstErr(checkThreads(c), intFlag(c, "size", 16, 4096)); err != nil { // data.Prepare's range
+						return fmt.Errorf("data prepare: %w", err)
+					}
+					if out := c.String("out"); !c.Bool("force") {
+						if entries, err := os.ReadDir(out); err == nil && len(entries) > 0 {
+							return fmt.Errorf("data prepare: --out %s is not empty; pass --force to replace the data set there (its splits and dataset.json)", out)
+						}
+					}
 					var log *os.File
 					if !c.Bool("json") {
 						log = os.Stderr
@@ -50,10 +60,33 @@ func dataCommand() *cli.Command {
 				Flags: withCommon(
 					&cli.StringFlag{Name: "data", Required: true, Usage: "data set directory"},
 					&cli.StringFlag{Name: "from", Value: "test", Usage: "source split"},
-					&cli.StringFlag{Name: "to", Value: "test_phone", Usage: "new split"},
+					&cli.StringFlag{Name: "to", Value: "test_phone", Usage: "new split (a name inside the data set)"},
+					&cli.BoolFlag{Name: "force", Usage: "replace the split --to when it exists"},
 				),
 				Action: func(c *cli.Context) error {
-					n, err := augment.WriteShifted(c.Context, c.String("data"), c.String("from"), c.String("to"), augment.PhonePhoto(), c.Uint64("seed"))
+					dir, from, to := c.String("data"), c.String("from"), c.String("to")
+					if err := firstErr(checkThreads(c), checkSplitName("from", from), checkSplitName("to", to)); err != nil {
+						return fmt.Errorf("data shift: %w", err)
+					}
+					if from == to {
+						return fmt.Errorf("data shift: --to %q is the --from split; name a new split", to)
+					}
+					ds, err := data.Open(dir)
+					if err != nil {
+						return err
+					}
+					if _, err := ds.Split(from); err != nil {
+						return fmt.Errorf("data shift: --from: %w", err)
+					}
+					if exists, what := splitExists(ds, to); exists {
+						if !c.Bool("force") {
+							return fmt.Errorf("data shift: --to %q: %s already has that split (%s); pass --force to replace it, or choose another --to", to, dir, what)
+						}
+						if err := os.RemoveAll(filepath.Join(dir, to)); err != nil {
+							return fmt.Errorf("data shift: --force: %w", err)
+						}
+					}
+					n, err := augment.WriteShifted(c.Context, dir, from, to, augment.PhonePhoto(), c.Uint64("seed"))
 					if err != nil {
 						return err
 					}
@@ -68,12 +101,23 @@ func dataCommand() *cli.Command {
 				Name:      "check",
 				Usage:     "validate a data set: missing pairs, size mismatches, labels out of range, unreadable files",
 				ArgsUsage: "DIR",
-				Flags:     withCommon(),
+				// No "help" subcommand: a data set directory named h or help
+				// is checked, not taken for a help topic.
+				HideHelpCommand: true,
+				Flags:           withCommon(),
 				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return fmt.Errorf("data check: want one data set directory, got %d arguments", c.NArg())
+					args, err := interspersed(c) // data check DIR --json
+					if err != nil {
+						return fmt.Errorf("data check: %w", err)
 					}
-					rep, err := data.Check(c.Context, c.Args().First(), data.CheckOptions{})
+					if len(args) != 1 {
+						return fmt.Errorf("data check: want one data set directory, got %d arguments %q", len(args), args)
+					}
+					if err := checkThreads(c); err != nil {
+						return fmt.Errorf("data check: %w", err)
+					}
+					dir := args[0]
+					rep, err := data.Check(c.Context, dir, data.CheckOptions{})
 					if err != nil {
 						return err
 					}
@@ -87,14 +131,38 @@ func dataCommand() *cli.Command {
 						}
 					}
 					if !rep.OK() {
-						return fmt.Errorf("data check: %d problem(s) in %s", len(rep.Issues), c.Args().First())
+						return fmt.Errorf("data check: %d problem(s) in %s", len(rep.Issues), dir)
 					}
 					if !c.Bool("json") {
-						fmt.Fprintf(c.App.Writer, "%s: no problems found\n", c.Args().First())
+						fmt.Fprintf(c.App.Writer, "%s: no problems found\n", dir)
 					}
 					return nil
 				},
 			},
 		},
 	}
+}
+
+// splitExists reports whether the data set has a split named name: its
+// directory, images of it, or dataset.json entries; what says which.
+func splitExists(ds *data.Dataset, name string) (bool, string) {
+	if samples, err := ds.Split(name); err == nil {
+		return true, fmt.Sprintf("%d images", len(samples))
+	}
+	if m := ds.Manifest; m != nil {
+		for _, s := range m.Samples {
+			if s.Split == name {
+				return true, "listed in dataset.json"
+			}
+		}
+	}
+	if p := filepath.Join(ds.Dir, name); fileExists(p) {
+		return true, "the path " + p + " exists"
+	}
+	for _, s := range ds.Splits() {
+		if strings.EqualFold(s, name) {
+			return true, "as " + s
+		}
+	}
+	return false, ""
 }

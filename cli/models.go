@@ -28,6 +28,9 @@ func modelsCommand() *cli.Command {
 			&cli.Int64Flag{Name: "classes", Value: 2, Usage: "classes the counts assume"},
 		),
 		Action: func(c *cli.Context) error {
+			if err := firstErr(int64Flag(c, "in-channels", 1, 1024), int64Flag(c, "classes", 1, 1<<16)); err != nil {
+				return fmt.Errorf("models: %w", err)
+			}
 			if _, err := setup(c); err != nil {
 				return err
 			}

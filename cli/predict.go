@@ -39,16 +39,23 @@ func predictCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			p, err := infer.NewPredictor(c.String("checkpoint"), dev)
-			if err != nil {
-				return err
-			}
-			defer p.Close()
 			in, out := c.String("input"), c.String("output")
 			st, err := os.Stat(in)
 			if err != nil {
 				return err
 			}
+			if samePath(in, out) {
+				what := "file: the mask would overwrite the image"
+				if st.IsDir() {
+					what = "directory: the masks would overwrite its images"
+				}
+				return fmt.Errorf("predict: --output %s is the --input %s; choose another --output", out, what)
+			}
+			p, err := infer.NewPredictor(c.String("checkpoint"), dev)
+			if err != nil {
+				return err
+			}
+			defer p.Close()
 			var written []string
 			if !st.IsDir() {
 				if err := p.File(in, out); err != nil {
@@ -68,6 +75,9 @@ func predictCommand() *cli.Command {
 					dst := filepath.Join(out, name)
 					if !infer.IsVolume(name) {
 						dst = filepath.Join(out, strings.TrimSuffix(name, filepath.Ext(name))+"."+c.String("format"))
+					}
+					if samePath(filepath.Join(in, name), dst) {
+						return fmt.Errorf("predict: the mask of %s would overwrite it (--output %s); choose another --output", filepath.Join(in, name), out)
 					}
 					if err := p.File(filepath.Join(in, name), dst); err != nil {
 						return err

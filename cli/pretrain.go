@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +13,11 @@ import (
 	"github.com/jmedseg/jmedseg/data"
 	"github.com/jmedseg/jmedseg/models"
 	"github.com/jmedseg/jmedseg/sas"
+	"github.com/jmedseg/jmedseg/train"
 )
+
+// maxQueue bounds pretrain's --queue (negatives kept; the reference keeps 1,024).
+const maxQueue = 1 << 20
 
 func pretrainCommand() *cli.Command {
 	return &cli.Command{
@@ -31,8 +36,18 @@ func pretrainCommand() *cli.Command {
 			&cli.StringFlag{Name: "size", Usage: "view size HxW (default: the data's size)"},
 			&cli.Int64Flag{Name: "width", Usage: "model base width (default: the reference's)"},
 			&cli.IntFlag{Name: "workers"},
+			&cli.BoolFlag{Name: "force", Usage: "replace --out when it exists"},
 		),
 		Action: func(c *cli.Context) error {
+			if err := firstErr(intFlag(c, "epochs", 1, math.MaxInt), intFlag(c, "batch", 1, math.MaxInt), positiveFlag(c, "lr", false),
+				intFlag(c, "queue", 1, maxQueue), positiveFlag(c, "temperature", false), int64Flag(c, "width", 0, math.MaxInt64),
+				intFlag(c, "workers", 0, train.MaxWorkers())); err != nil {
+				return fmt.Errorf("pretrain: %w", err)
+			}
+			size, err := parseSize("size", c.String("size"))
+			if err != nil {
+				return fmt.Errorf("pretrain: %w", err)
+			}
 			dev, err := setup(c)
 			if err != nil {
 				return err
@@ -51,10 +66,6 @@ func pretrainCommand() *cli.Command {
 			}
 			if len(samples) == 0 {
 				return fmt.Errorf("pretrain: no images in %s splits %s", c.String("data"), c.String("splits"))
-			}
-			size, err := models.ParseSize(c.String("size"))
-			if err != nil {
-				return err
 			}
 			if size == [2]int{} {
 				img, err := data.ReadImage(samples[0].Image)
@@ -81,6 +92,9 @@ func pretrainCommand() *cli.Command {
 			enc, ok := m.(sas.Encoder)
 			if !ok {
 				return fmt.Errorf("pretrain: %s has no encoder to pretrain (use unet or deeplab)", spec.Name)
+			}
+			if out := c.String("out"); fileExists(out) && !c.Bool("force") {
+				return fmt.Errorf("pretrain: --out %s exists; pass --force to replace it, or choose another --out", out)
 			}
 			if err := m.To(dev); err != nil {
 				return err

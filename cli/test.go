@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -18,9 +19,16 @@ func testCommand() *cli.Command {
 			&cli.StringFlag{Name: "data", Required: true, Usage: "data set directory"},
 			&cli.StringFlag{Name: "split", Usage: "comma-separated splits (default: every split but train and val)"},
 			&cli.StringFlag{Name: "out", Required: true, Usage: "output directory"},
-			&cli.IntFlag{Name: "batch", Value: 8},
+			&cli.IntFlag{Name: "batch", Value: 8, Usage: "batch size, 1 or more"},
+			&cli.BoolFlag{Name: "force", Usage: "write into --out even when it is a training run directory (its report is replaced)"},
 		),
 		Action: func(c *cli.Context) error {
+			if err := intFlag(c, "batch", 1, math.MaxInt); err != nil {
+				return fmt.Errorf("test: %w", err)
+			}
+			if p := runFileIn(c.String("out")); p != "" && !c.Bool("force") {
+				return fmt.Errorf("test: --out %s is a training run directory (it holds %s): its report.md and report.json would be replaced; choose another --out, or pass --force", c.String("out"), p)
+			}
 			if _, err := setup(c); err != nil {
 				return err
 			}

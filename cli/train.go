@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -15,49 +16,75 @@ import (
 	"github.com/jmedseg/jmedseg/train"
 )
 
+// trainFlags are the flags of jmedseg train.
+func trainFlags() []cli.Flag {
+	return withCommon(
+		&cli.StringFlag{Name: "model", Value: "unet", Usage: "registered model (see `jmedseg models`)"},
+		&cli.StringFlag{Name: "data", Required: true, Usage: "data set directory"},
+		&cli.StringFlag{Name: "out", Required: true, Usage: "run directory (checkpoints, report)"},
+		&cli.IntFlag{Name: "epochs", Value: 20, Usage: "epochs, 1 or more"},
+		&cli.IntFlag{Name: "batch", Value: 8, Usage: "batch size, 1 or more"},
+		&cli.Float64Flag{Name: "lr", Usage: "learning rate (default 1e-4 for Adam, 1e-2 for SGD)"},
+		&cli.StringFlag{Name: "optimizer", Value: "adam", Usage: "adam, adamw or sgd"},
+		&cli.Float64Flag{Name: "weight-decay", Usage: "weight decay, 0 or more"},
+		&cli.BoolFlag{Name: "poly", Usage: "poly learning-rate schedule lr·(1−it/total)^0.9"},
+		&cli.StringFlag{Name: "loss", Value: "ce", Usage: "loss spec: ce, iou, dice, focal or a sum like ce:0.8+iou:0.2"},
+		&cli.BoolFlag{Name: "aug", Usage: "the SAS augmentation (colour jitter p=.8, Gaussian blur p=.5)"},
+		&cli.BoolFlag{Name: "geometric", Usage: "flips, rotation, affine and elastic augmentation"},
+		&cli.BoolFlag{Name: "stn", Usage: "a spatial transformer in front of the model (SAS); logits are warped back"},
+		&cli.StringFlag{Name: "size", Usage: "train at HxW (default: the data's size)"},
+		&cli.Int64Flag{Name: "width", Usage: "model base width (default: the reference's)"},
+		&cli.Int64Flag{Name: "in-channels", Usage: "input channels, 1 or 3 (default: from dataset.json)"},
+		&cli.StringFlag{Name: "pretrained", Usage: "initialise from a checkpoint of the same layout"},
+		&cli.BoolFlag{Name: "resume", Usage: "continue exactly from OUT/last.safetensors"},
+		&cli.BoolFlag{Name: "force", Usage: "replace the trained model already in --out (without it train refuses such a directory)"},
+		&cli.IntFlag{Name: "workers", Usage: "data loading goroutines (default GOMAXPROCS)"},
+		&cli.IntFlag{Name: "limit-batches", Usage: "cap batches per epoch (smoke tests)"},
+		&cli.BoolFlag{Name: "skip-bad", Usage: "skip unreadable training samples (each reported) instead of stopping"},
+	)
+}
+
+// trainOptions reads and checks train's flags. 0 for --epochs or --batch
+// is an error, not the default; --lr 0 likewise when given.
+func trainOptions(c *cli.Context) (train.Options, error) {
+	if err := firstErr(checkThreads(c), intFlag(c, "epochs", 1, math.MaxInt), intFlag(c, "batch", 1, math.MaxInt),
+		positiveFlag(c, "lr", true), nonNegativeFlag(c, "weight-decay"), int64Flag(c, "width", 0, math.MaxInt64),
+		intFlag(c, "workers", 0, train.MaxWorkers()), intFlag(c, "limit-batches", 0, math.MaxInt)); err != nil {
+		return train.Options{}, fmt.Errorf("train: %w", err)
+	}
+	if ch := c.Int64("in-channels"); ch != 0 && ch != 1 && ch != 3 {
+		return train.Options{}, fmt.Errorf("train: --in-channels %d: want 1 or 3 (0: from dataset.json)", ch)
+	}
+	if c.Bool("resume") && c.Bool("force") {
+		return train.Options{}, fmt.Errorf("train: --resume continues the run in --out, --force replaces it: give one")
+	}
+	size, err := parseSize("size", c.String("size"))
+	if err != nil {
+		return train.Options{}, fmt.Errorf("train: %w", err)
+	}
+	return train.Options{
+		Model: c.String("model"), Data: c.String("data"), Out: c.String("out"),
+		Net:    models.Config{Width: c.Int64("width"), InChannels: c.Int64("in-channels")},
+		Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), Optimizer: c.String("optimizer"),
+		Decay: c.Float64("weight-decay"), Poly: c.Bool("poly"), Loss: c.String("loss"), Aug: c.Bool("aug"),
+		Geometric: c.Bool("geometric"), STN: c.Bool("stn"), Size: size, Workers: c.Int("workers"), Seed: c.Uint64("seed"),
+		Device: c.String("device"), Threads: c.Int("threads"), Resume: c.Bool("resume"), Force: c.Bool("force"),
+		Pretrained: c.String("pretrained"), LimitBatches: c.Int("limit-batches"), SkipBad: c.Bool("skip-bad"),
+	}, nil
+}
+
 func trainCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "train",
 		Usage: "train a model, validate every epoch, test the best checkpoint and write a report",
-		Flags: withCommon(
-			&cli.StringFlag{Name: "model", Value: "unet", Usage: "registered model (see `jmedseg models`)"},
-			&cli.StringFlag{Name: "data", Required: true, Usage: "data set directory"},
-			&cli.StringFlag{Name: "out", Required: true, Usage: "run directory (checkpoints, report)"},
-			&cli.IntFlag{Name: "epochs", Value: 20},
-			&cli.IntFlag{Name: "batch", Value: 8},
-			&cli.Float64Flag{Name: "lr", Usage: "learning rate (default 1e-4 for Adam, 1e-2 for SGD)"},
-			&cli.StringFlag{Name: "optimizer", Value: "adam", Usage: "adam, adamw or sgd"},
-			&cli.Float64Flag{Name: "weight-decay"},
-			&cli.BoolFlag{Name: "poly", Usage: "poly learning-rate schedule lr·(1−it/total)^0.9"},
-			&cli.StringFlag{Name: "loss", Value: "ce", Usage: "loss spec: ce, iou, dice, focal or a sum like ce:0.8+iou:0.2"},
-			&cli.BoolFlag{Name: "aug", Usage: "the SAS augmentation (colour jitter p=.8, Gaussian blur p=.5)"},
-			&cli.BoolFlag{Name: "geometric", Usage: "flips, rotation, affine and elastic augmentation"},
-			&cli.BoolFlag{Name: "stn", Usage: "a spatial transformer in front of the model (SAS); logits are warped back"},
-			&cli.StringFlag{Name: "size", Usage: "train at HxW (default: the data's size)"},
-			&cli.Int64Flag{Name: "width", Usage: "model base width (default: the reference's)"},
-			&cli.Int64Flag{Name: "in-channels", Usage: "input channels (default: from dataset.json)"},
-			&cli.StringFlag{Name: "pretrained", Usage: "initialise from a checkpoint of the same layout"},
-			&cli.BoolFlag{Name: "resume", Usage: "continue exactly from OUT/last.safetensors"},
-			&cli.IntFlag{Name: "workers", Usage: "data loading goroutines (default GOMAXPROCS)"},
-			&cli.IntFlag{Name: "limit-batches", Usage: "cap batches per epoch (smoke tests)"},
-			&cli.BoolFlag{Name: "skip-bad", Usage: "skip unreadable training samples (each reported) instead of stopping"},
-		),
+		Flags: trainFlags(),
 		Action: func(c *cli.Context) error {
-			if _, err := setup(c); err != nil {
-				return err
-			}
-			size, err := models.ParseSize(c.String("size"))
+			opt, err := trainOptions(c)
 			if err != nil {
 				return err
 			}
-			opt := train.Options{
-				Model: c.String("model"), Data: c.String("data"), Out: c.String("out"),
-				Net:    models.Config{Width: c.Int64("width"), InChannels: c.Int64("in-channels")},
-				Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), Optimizer: c.String("optimizer"),
-				Decay: c.Float64("weight-decay"), Poly: c.Bool("poly"), Loss: c.String("loss"), Aug: c.Bool("aug"),
-				Geometric: c.Bool("geometric"), STN: c.Bool("stn"), Size: size, Workers: c.Int("workers"), Seed: c.Uint64("seed"),
-				Device: c.String("device"), Threads: c.Int("threads"), Resume: c.Bool("resume"),
-				Pretrained: c.String("pretrained"), LimitBatches: c.Int("limit-batches"), SkipBad: c.Bool("skip-bad"),
+			if _, err := setup(c); err != nil {
+				return err
 			}
 			t, err := train.New(opt)
 			if err != nil {
