@@ -62,12 +62,13 @@ func (d *dlinkDBlock) Forward(x *torch.Tensor) *torch.Tensor {
 // "decoder4".."decoder1", LinkNet decoder blocks (block.LinkNetDecoder)
 // 32w → 16w → 8w → 4w → 4w, each doubling the size, with encoder3..1 added
 // after decoder4..2; then "finaldeconv1" (4×4 stride-2 transposed
-// convolution 4w → w/2, ReLU), "finalconv2" (conv3, ReLU) and
+// convolution 4w → 32, ReLU), "finalconv2" (conv3 32 → 32, ReLU) and
 // "finalconv3" (conv3 to the classes). It returns logits at the input's
 // size; the reference's sigmoid is DLinkOptions.Sigmoid.
 //
-// w is the width (64 in the reference: 256..2048 channels in the encoder,
-// 32 in the head). Input sides must be multiples of 32; the smallest input
+// w is the width (64 in the reference: 256..2048 channels in the encoder);
+// the head keeps the reference's 32 channels at every width (with w/2 it
+// collapsed to background at width 8). Input sides must be multiples of 32; the smallest input
 // is 32×32 (the D-block's larger dilations then reach only padding, as in
 // the reference).
 type DLinkNet struct {

@@ -4,10 +4,10 @@ apart as firstconv, firstbn, firstrelu, firstmaxpool, encoder1..4), the DAC
 block (dilations 1, 3, 5 and one shared 1x1, biases zero at first), the RMP
 block (max-pooling 2, 3, 5, 6, one shared 1x1 to one channel, bilinear back,
 concatenated: 8w + 4 channels), LinkNet decoder blocks with additive skips,
-then finaldeconv1 (4x4 stride-2 transposed conv to w/2), finalconv2,
+then finaldeconv1 (4x4 stride-2 transposed conv to 32), finalconv2,
 finalconv3 to the classes. Same parameter names, order and count as the Go
 model; `width` is the ResNet's base width (64 in the reference), the final
-convolutions have w/2 channels (32).
+convolutions keep the reference's 32 channels at every width.
 
 `ResNet`, `DecoderBlock` and `resize` are shared with dlink.py (D-LinkNet
 takes its ResNet-50 apart the same way)."""
@@ -189,7 +189,7 @@ class CENet(nn.Module):
         self.decoder3 = DecoderBlock(4 * w, 2 * w)
         self.decoder2 = DecoderBlock(2 * w, w)
         self.decoder1 = DecoderBlock(w, w)
-        add_head(self, w, max(w // 2, 1), classes)
+        add_head(self, w, 32, classes)
 
     def forward(self, x):
         e1, e2, e3, e4 = encode(self, x)

@@ -4,7 +4,7 @@ apart as firstconv, firstbn, firstrelu, firstmaxpool, encoder1..4 (cenet.py's
 ResNet), the D-block (Dblock_more_dilate: five cascaded dilated conv3 of
 dilation 1, 2, 4, 8, 16 at 32w channels, biases zero at first, summed with
 the input), LinkNet decoder blocks 32w -> 16w -> 8w -> 4w -> 4w with additive
-skips, then finaldeconv1 (4x4 stride-2 transposed conv to w/2),
+skips, then finaldeconv1 (4x4 stride-2 transposed conv to 32),
 finalconv2, finalconv3 to the classes. Logits out, as the Go model's default
 (the reference ends in a sigmoid). Same parameter names, order and count as
 the Go model; `width` is the ResNet's base width (64 in the reference)."""
@@ -43,7 +43,7 @@ class DLinkNet50(nn.Module):
         self.decoder3 = DecoderBlock(16 * w, 8 * w)
         self.decoder2 = DecoderBlock(8 * w, 4 * w)
         self.decoder1 = DecoderBlock(4 * w, 4 * w)
-        add_head(self, 4 * w, max(w // 2, 1), classes)
+        add_head(self, 4 * w, 32, classes)
         self.sigmoid = sigmoid
 
     def forward(self, x):
