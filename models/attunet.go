@@ -60,21 +60,29 @@ func NewAttUNet(c Config) *AttUNet {
 // Forward implements nn.Module.
 func (m *AttUNet) Forward(x *torch.Tensor) *torch.Tensor {
 	return nn.Frame(x, func(x *torch.Tensor) *torch.Tensor {
-		var skips [5]*torch.Tensor
-		h := x
-		for i, e := range m.enc {
-			if i > 0 {
-				h = m.pool.Forward(h)
-			}
-			h = e.Forward(h)
-			skips[i] = h
-		}
-		d := skips[4]
-		for k := 0; k < 4; k++ {
-			up := m.ups[k].Forward(d)
-			s := m.atts[k].Merge(up, skips[3-k])
-			d = m.upConvs[k].Forward(torch.Cat([]*torch.Tensor{s, up}, 1))
-		}
-		return m.head.Forward(d)
+		return m.head.Forward(m.level(0, x))
 	})
+}
+
+// level runs the U from encoder level i (Conv1..Conv5) down and back up to
+// the same level. Frames make lifetimes follow the figure: the deeper
+// result dies once up-sampled, the skip and the gated features once
+// concatenated, so the level's convolutions run with only the
+// concatenation alive.
+func (m *AttUNet) level(i int, x *torch.Tensor) *torch.Tensor {
+	encode := func(x *torch.Tensor) *torch.Tensor {
+		if i > 0 {
+			x = m.pool.Forward(x)
+		}
+		return m.enc[i].Forward(x)
+	}
+	if i == len(m.enc)-1 {
+		return nn.Frame(x, encode)
+	}
+	k := len(m.enc) - 2 - i // ups, atts and upConvs run deepest first
+	return m.upConvs[k].Forward(nn.Frame(x, func(x *torch.Tensor) *torch.Tensor {
+		skip := encode(x)
+		up := nn.Frame(skip, func(skip *torch.Tensor) *torch.Tensor { return m.ups[k].Forward(m.level(i+1, skip)) })
+		return torch.Cat([]*torch.Tensor{m.atts[k].Merge(up, skip), up}, 1)
+	}))
 }

@@ -58,15 +58,21 @@ func (m *UNet) Encode(x *torch.Tensor) *torch.Tensor {
 // Forward implements nn.Module: logits [N, classes, H, W].
 func (m *UNet) Forward(x *torch.Tensor) *torch.Tensor {
 	return nn.Frame(x, func(x *torch.Tensor) *torch.Tensor {
-		x1 := m.inc.Forward(x)
-		x2 := m.down1.Forward(x1)
-		x3 := m.down2.Forward(x2)
-		x4 := m.down3.Forward(x3)
-		x5 := m.down4.Forward(x4)
-		y := m.up1.Merge(x5, x4)
-		y = m.up2.Merge(y, x3)
-		y = m.up3.Merge(y, x2)
-		y = m.up4.Merge(y, x1)
-		return m.outc.Forward(y)
+		return m.outc.Forward(m.level(0, x))
+	})
+}
+
+// level runs the U from encoder level i (inc, down1..down4) down and back
+// up to the same level, in a frame: a level's skip and what the levels
+// below made die as soon as its up block has used them.
+func (m *UNet) level(i int, x *torch.Tensor) *torch.Tensor {
+	enc := []nn.Module{m.inc, m.down1, m.down2, m.down3, m.down4}
+	dec := []*block.Up{m.up4, m.up3, m.up2, m.up1}
+	return nn.Frame(x, func(x *torch.Tensor) *torch.Tensor {
+		skip := enc[i].Forward(x)
+		if i == len(dec) {
+			return skip
+		}
+		return dec[i].Merge(m.level(i+1, skip), skip)
 	})
 }

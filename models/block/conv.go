@@ -178,8 +178,12 @@ func (u *Up) Merge(xs ...*torch.Tensor) *torch.Tensor {
 		return torch.FromError(u.Err())
 	}
 	return nn.Frame2(xs[0], xs[1], func(x, skip *torch.Tensor) *torch.Tensor {
-		up := PadTo(u.up.Forward(x), skip)
-		return u.conv.Forward(torch.Cat([]*torch.Tensor{skip, up}, 1))
+		// The concatenation in a frame of its own: the up-sampled map dies
+		// before the convolutions run.
+		cat := nn.Frame2(x, skip, func(x, skip *torch.Tensor) *torch.Tensor {
+			return torch.Cat([]*torch.Tensor{skip, PadTo(u.up.Forward(x), skip)}, 1)
+		})
+		return u.conv.Forward(cat)
 	})
 }
 
