@@ -331,8 +331,12 @@ func (integerTicks) Ticks(lo, hi float64) []plot.Tick {
 	return out
 }
 
+// figure is what render and savePlot draw: a gonum plot, or one with a
+// label drawn under it (belowLabel).
+type figure interface{ Draw(draw.Canvas) }
+
 // render draws g as a PlotWidth×PlotHeight image.
-func render(g *plot.Plot) *image.RGBA {
+func render(g figure) *image.RGBA {
 	c := vgimg.NewWith(vgimg.UseWH(px(PlotWidth), px(PlotHeight)), vgimg.UseDPI(plotDPI), vgimg.UseBackgroundColor(white))
 	g.Draw(margins(draw.New(c)))
 	if img, ok := c.Image().(*image.RGBA); ok {
@@ -351,7 +355,7 @@ func render(g *plot.Plot) *image.RGBA {
 func margins(c draw.Canvas) draw.Canvas { return draw.Crop(c, px(6), -px(14), px(4), -px(8)) }
 
 // savePlot writes g to path as PNG or, for a ".svg" path, SVG, atomically.
-func savePlot(path string, g *plot.Plot) error {
+func savePlot(path string, g figure) error {
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".png":
 		return SavePNG(path, render(g))

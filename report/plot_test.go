@@ -18,6 +18,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // decodePNG reads a PNG file.
@@ -322,7 +324,7 @@ func TestCurves(t *testing.T) {
 func TestScatterPlot(t *testing.T) {
 	dir := t.TempDir()
 	red := color.RGBA{0xd6, 0x27, 0x28, 0xff}
-	s := Scatter{Title: "Dice against parameters", XLabel: "parameters", YLabel: "Dice", LogX: true, Points: []Point{
+	s := Scatter{Title: "Dice against parameters", XLabel: "trainable parameters at the width trained (width scale 0.25)", YLabel: "Dice", LogX: true, Points: []Point{
 		{X: 1.1e6, Y: 0.91, Label: "u2netp"}, {X: 17.3e6, Y: 0.95, Label: "unet"}, {X: 17.4e6, Y: 0.94, Label: "scseunet"},
 		{X: 59e6, Y: 0.05, Label: "collapsed", Color: red},
 		{X: 0, Y: 0.5, Label: "zero"}, {X: 3e6, Y: math.NaN(), Label: "failed"},
@@ -335,11 +337,25 @@ func TestScatterPlot(t *testing.T) {
 	assert.Greater(t, countNear(img, Palette[0]), 60, "three blue discs")
 	assert.Greater(t, countNear(img, red), 20, "one red disc")
 	text := checkSVG(t, svg)
-	for _, want := range []string{"u2netp", "unet", "scseunet", "collapsed", "1M", "10M", "Dice against parameters"} {
+	for _, want := range []string{"u2netp", "unet", "scseunet", "collapsed", "1M", "10M", "Dice against parameters", ">trainable parameters at the width trained (width scale 0.25)<"} {
 		assert.Contains(t, text, want)
 	}
 	assert.NotContains(t, text, ">zero<", "x ≤ 0 has no place on a log axis")
 	assert.NotContains(t, text, ">failed<", "NaN is left out")
+
+	// The x label of a log axis is drawn under the plot, whose data area
+	// then reaches the right margin (gonum's own label would pad the right
+	// for a label centred at the arithmetic middle of the range).
+	fig, err := s.gonum()
+	require.NoError(t, err)
+	bl, ok := fig.(belowLabel)
+	require.True(t, ok)
+	c := margins(draw.New(vgimg.New(px(PlotWidth), px(PlotHeight))))
+	area := bl.Plot.DataCanvas(draw.Crop(c, 0, 0, bl.style.Height(bl.text)+px(4), 0))
+	assert.Greater(t, float64(area.Max.X), float64(c.Max.X-px(60)), "data area ends at %v of %v", area.Max.X, c.Max.X)
+	bl.Plot.X.Label.Text = bl.text // what gonum would do
+	area = bl.Plot.DataCanvas(c)
+	assert.Less(t, float64(area.Max.X), float64(c.Max.X-px(60)), "gonum's padding, which belowLabel avoids")
 
 	// No points at all still gives a figure; a linear axis works too.
 	require.NoError(t, ScatterPlot(filepath.Join(dir, "empty.png"), Scatter{Title: "none", LogX: true}))

@@ -56,7 +56,7 @@ func RenderScatter(s Scatter) (*image.RGBA, error) {
 	return render(g), nil
 }
 
-func (s Scatter) gonum() (*plot.Plot, error) {
+func (s Scatter) gonum() (figure, error) {
 	for _, v := range []*float64{s.YMin, s.YMax} {
 		if v != nil && !finite(*v) {
 			return nil, fmt.Errorf("report: y limit %g is not finite", *v)
@@ -120,8 +120,33 @@ func (s Scatter) gonum() (*plot.Plot, error) {
 	if s.LogX {
 		g.X.Scale = plot.LogScale{}
 		g.X.Tick.Marker = logTicks{}
+		// gonum pads the plot for an x label centred at the arithmetic
+		// middle of the range, far right on a log axis: draw it apart.
+		lab := belowLabel{Plot: g, text: g.X.Label.Text, style: g.X.Label.TextStyle}
+		g.X.Label.Text = ""
+		return lab, nil
 	}
 	return g, nil
+}
+
+// belowLabel is a plot with a line of text centred under it.
+type belowLabel struct {
+	*plot.Plot
+	text  string
+	style text.Style
+}
+
+// Draw draws the plot above the text.
+func (b belowLabel) Draw(c draw.Canvas) {
+	if b.text == "" {
+		b.Plot.Draw(c)
+		return
+	}
+	h := b.style.Height(b.text) + px(4)
+	b.Plot.Draw(draw.Crop(c, 0, 0, h, 0))
+	sty := b.style
+	sty.XAlign, sty.YAlign = draw.XCenter, draw.YBottom
+	c.FillText(sty, vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: c.Min.Y}, b.text)
 }
 
 // logTicks mark powers of ten on a log axis, labelled as counts (1k, 10k,
