@@ -28,7 +28,9 @@ import (
 // training slices were framed on the brain mask's bounding box; with no mask
 // known here, the frame is the head's bounding box (voxels above 15 % of the
 // intensity range), squared, over all slices. Voxels outside it are
-// background.
+// background. NaN voxels are read as "no data": the lowest intensity, and
+// background in the result; an infinite voxel, a 4-D volume (more than one
+// frame) or a volume of NaN only is an error naming the file.
 func (p *Predictor) Volume(in, out string) error {
 	v, err := nifti.ReadFile(in)
 	if err != nil {
@@ -36,6 +38,14 @@ func (p *Predictor) Volume(in, out string) error {
 	}
 	if v.Dim[2] < 1 || v.Dim[0] < 2 || v.Dim[1] < 2 {
 		return fmt.Errorf("%s: %v is not a volume", in, v.Dim)
+	}
+	if v.Dim[3] > 1 {
+		return fmt.Errorf("%s: a 4-D volume of %d frames (%dx%dx%dx%d); predict takes one 3-D volume: extract the frame to segment first (e.g. fslroi IN OUT T 1)",
+			in, v.Dim[3], v.Dim[0], v.Dim[1], v.Dim[2], v.Dim[3])
+	}
+	noData, err := finiteVoxels(in, v)
+	if err != nil {
+		return err
 	}
 	// Map RAS voxels back to stored ones: reorient a volume of indices.
 	n := v.Dim[0] * v.Dim[1] * v.Dim[2]
@@ -79,7 +89,45 @@ func (p *Predictor) Volume(in, out string) error {
 			}
 		}
 	}
+	for _, i := range noData {
+		labels[i] = 0
+	}
 	return writeLabelVolume(in, out, labels)
+}
+
+// finiteVoxels checks v's intensities: an infinite voxel is an error naming
+// it; NaN voxels (the "no data" value some tools write outside the head)
+// are set to the lowest finite intensity, and their indices returned so
+// that they are labelled background. A volume without a finite voxel is an
+// error.
+func finiteVoxels(path string, v *nifti.Volume) ([]int, error) {
+	var nan []int
+	lo, inf, first := math.Inf(1), 0, -1
+	for i, x := range v.Data {
+		switch {
+		case math.IsNaN(x):
+			nan = append(nan, i)
+		case math.IsInf(x, 0):
+			if inf == 0 {
+				first = i
+			}
+			inf++
+		default:
+			lo = min(lo, x)
+		}
+	}
+	if inf > 0 {
+		nx, ny := v.Dim[0], v.Dim[1]
+		return nil, fmt.Errorf("%s: %d voxel(s) are infinite, the first at (%d, %d, %d) = %v; predict takes finite intensities (NaN is read as no data)",
+			path, inf, first%nx, first/nx%ny, first/(nx*ny), v.Data[first])
+	}
+	if len(nan) == len(v.Data) {
+		return nil, fmt.Errorf("%s: every voxel is NaN: no intensities to segment", path)
+	}
+	for _, i := range nan {
+		v.Data[i] = lo
+	}
+	return nan, nil
 }
 
 func percentiles(xs []float64, lo, hi float64) (float64, float64) {

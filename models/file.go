@@ -1,14 +1,18 @@
 package models
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"strconv"
 	"strings"
 
 	"github.com/jmedseg/jmedseg/torch/ckpt"
 	"github.com/jmedseg/jmedseg/torch/nn"
+	"github.com/jmedseg/jmedseg/torch/safetensors"
 )
 
 // The model file
@@ -307,6 +311,10 @@ func Load(path string) (nn.Module, Info, error) {
 	if info.Kind == KindTraining {
 		prefix = ckpt.ModelPrefix
 	}
+	if err := checkFinite(f, prefix); err != nil {
+		m.Free()
+		return nil, info, fmt.Errorf("models: %s: %w", path, err)
+	}
 	if _, err := ckpt.LoadFile(f, m, prefix, true); err != nil {
 		m.Free()
 		return nil, info, fmt.Errorf("models: %s: %w", path, err)
@@ -319,8 +327,12 @@ func Load(path string) (nn.Module, Info, error) {
 // a model file of the same layout, non-strictly: a pretrained encoder
 // (KindEncoder, whose decoder keys are missing by design), a trained model
 // or a plain state dict. When the file names its model, it must be model
-// (m's registered name). Keys that differ are reported, not fatal; shapes
-// that differ are an error, and then nothing is loaded.
+// (m's registered name); check the rest of its Info with Mismatch first.
+// m may be wrapped in a spatial transformer (WithSTN): a file with one
+// loads into both, a file without one into the wrapped network. Keys that
+// differ are reported, not fatal; shapes that differ, a file none of whose
+// tensors fit, or a weight that is NaN or infinite are errors, and then
+// nothing is loaded.
 func LoadPretrained(path string, m nn.Node, model string) (Info, *nn.LoadReport, error) {
 	f, err := ckpt.ReadFile(path)
 	if err != nil {
@@ -328,6 +340,10 @@ func LoadPretrained(path string, m nn.Node, model string) (Info, *nn.LoadReport,
 	}
 	info, ierr := ParseInfo(path, f.Metadata)
 	prefix := ""
+	target := m
+	if w, ok := m.(*WithSTN); ok && (ierr != nil || !info.STN) {
+		target = w.Net
+	}
 	if ierr == nil {
 		if !strings.EqualFold(info.Model, model) {
 			return info, nil, fmt.Errorf("models: %s holds %s weights, not %s", path, info.Model, model)
@@ -335,17 +351,138 @@ func LoadPretrained(path string, m nn.Node, model string) (Info, *nn.LoadReport,
 		if info.Kind == KindTraining {
 			prefix = ckpt.ModelPrefix
 		}
-		if info.STN {
+		if _, wrapped := target.(*WithSTN); info.STN && !wrapped {
 			prefix += "net."
 		}
 	} else {
 		info = Info{} // a plain state dict: no jmedseg metadata
 	}
-	rep, err := ckpt.LoadFile(f, m, prefix, false)
+	if err := checkFinite(f, prefix); err != nil {
+		return info, nil, fmt.Errorf("models: %s: %w", path, err)
+	}
+	rep, err := ckpt.LoadFile(f, target, prefix, false)
 	if err != nil {
+		var le *nn.LoadError
+		if errors.As(err, &le) && len(le.Report.Mismatched) > 0 {
+			mm := le.Report.Mismatched[0]
+			return info, rep, fmt.Errorf("models: %s: %d of its tensors have other shapes than this model's (the first, %q, is %v there and %v here): it is another configuration of the model; nothing was loaded",
+				path, len(le.Report.Mismatched), mm.Name, mm.Got, mm.Want)
+		}
 		return info, rep, fmt.Errorf("models: %s: %w", path, err)
 	}
+	if n := len(target.StateDict()); len(rep.Missing) == n && n > 0 {
+		return info, rep, fmt.Errorf("models: %s: none of its tensors fits this %s (%d tensors, none with this model's key names%s); nothing was loaded",
+			path, model, len(f.Tensors), firstKey(f))
+	}
 	return info, rep, nil
+}
+
+func firstKey(f *safetensors.File) string {
+	if len(f.Tensors) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", e.g. %q", f.Tensors[0].Name)
+}
+
+// CheckFinite refuses a file whose floating-point tensors under prefix
+// ("" for all) hold a NaN or an infinity, naming the first such tensor.
+func CheckFinite(f *safetensors.File, prefix string) error { return checkFinite(f, prefix) }
+
+// checkFinite refuses a file whose floating-point tensors (those under
+// prefix) hold a NaN or an infinity, naming the first such tensor.
+func checkFinite(f *safetensors.File, prefix string) error {
+	for i := range f.Tensors {
+		st := &f.Tensors[i]
+		if !strings.HasPrefix(st.Name, prefix) {
+			continue
+		}
+		var nan, inf int
+		count := func(x float64) {
+			if math.IsNaN(x) {
+				nan++
+			} else if math.IsInf(x, 0) {
+				inf++
+			}
+		}
+		switch st.DType {
+		case safetensors.F64:
+			for j := 0; j+8 <= len(st.Data); j += 8 {
+				count(math.Float64frombits(binary.LittleEndian.Uint64(st.Data[j:])))
+			}
+		case safetensors.F32:
+			for j := 0; j+4 <= len(st.Data); j += 4 {
+				count(float64(math.Float32frombits(binary.LittleEndian.Uint32(st.Data[j:]))))
+			}
+		case safetensors.F16, safetensors.BF16:
+			v, err := st.Float32()
+			if err != nil {
+				return err
+			}
+			for _, x := range v {
+				count(float64(x))
+			}
+		default:
+			continue
+		}
+		if nan+inf > 0 {
+			return fmt.Errorf("tensor %q has %d NaN and %d infinite value(s): the weights are broken (a diverged run?); nothing was loaded", st.Name, nan, inf)
+		}
+	}
+	return nil
+}
+
+// Describe says in a few words which model info describes, e.g. "unet
+// width 16, 3 input channels, 2 classes, without STN" (an encoder file:
+// "an encoder of unet width 16, 3 input channels").
+func (i Info) Describe() string {
+	ch := "channels"
+	if i.Config.InChannels == 1 {
+		ch = "channel"
+	}
+	s := fmt.Sprintf("%s width %d, %d input %s", i.Model, i.Config.Width, i.Config.InChannels, ch)
+	if i.Kind == KindEncoder {
+		return "an encoder of " + s
+	}
+	stn := "without STN"
+	if i.STN {
+		stn = "with STN"
+	}
+	return fmt.Sprintf("%s, %d classes, %s", s, i.Config.Classes, stn)
+}
+
+// Mismatch compares the Info of a model file (have) with the model a run
+// builds (want) in all that shapes the weights: model, width, input
+// channels and, unless have is an encoder, classes and spatial
+// transformer. It returns "" when they agree, else one sentence saying
+// what each is and what differs.
+func Mismatch(have, want Info) string {
+	var diff []string
+	if !strings.EqualFold(have.Model, want.Model) {
+		diff = append(diff, fmt.Sprintf("the model (%s, not %s)", have.Model, want.Model))
+	}
+	if have.Config.Width != want.Config.Width {
+		diff = append(diff, fmt.Sprintf("the width (%d, not %d: --width)", have.Config.Width, want.Config.Width))
+	}
+	if have.Config.InChannels != want.Config.InChannels {
+		diff = append(diff, fmt.Sprintf("the input channels (%d, not %d)", have.Config.InChannels, want.Config.InChannels))
+	}
+	if have.Kind != KindEncoder {
+		if have.Config.Classes != want.Config.Classes {
+			diff = append(diff, fmt.Sprintf("the classes (%d, not %d)", have.Config.Classes, want.Config.Classes))
+		}
+		if have.STN != want.STN {
+			flag := "add --stn"
+			if !have.STN {
+				flag = "drop --stn"
+			}
+			diff = append(diff, "the spatial transformer ("+flag+")")
+		}
+	}
+	if len(diff) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("this checkpoint is %s, this run builds %s: %s differ%s", have.Describe(), want.Describe(),
+		strings.Join(diff, " and "), map[bool]string{true: "s", false: ""}[len(diff) == 1])
 }
 
 // ParseSize parses an input size "H", "HxW" or "H,W"; "" is the zero size.

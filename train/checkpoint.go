@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jmedseg/jmedseg/models"
 	"github.com/jmedseg/jmedseg/torch"
 	"github.com/jmedseg/jmedseg/torch/ckpt"
 	"github.com/jmedseg/jmedseg/torch/nn"
@@ -108,6 +109,9 @@ func LoadCheckpoint(path string, c *Checkpoint) error {
 	meta := f.Metadata
 	if meta[ckpt.MetaKind] != ckpt.KindTraining {
 		return fmt.Errorf("train: %s: not a training checkpoint (kind %q)", path, meta[ckpt.MetaKind])
+	}
+	if err := models.CheckFinite(f, ""); err != nil {
+		return fmt.Errorf("train: %s: %w", path, err)
 	}
 	epoch, err1 := strconv.ParseInt(meta[metaEpoch], 10, 64)
 	step, err2 := strconv.ParseInt(meta[metaStep], 10, 64)

@@ -75,6 +75,11 @@ type Progress struct {
 	History   report.History // a record per finished epoch
 	Best      float64        // best validation foreground Dice, when BestEpoch > 0
 	BestEpoch int            // 1-based epoch of Best; 0: none yet
+	// LossSum and LossBatches are the training loss summed over the
+	// batches of epoch Epoch+1 already trained, and their count (after an
+	// interruption), so that the epoch's record covers all its batches.
+	LossSum     float64
+	LossBatches int
 }
 
 // Fit trains job.Model for the epochs job.Start has not done and returns
@@ -118,10 +123,12 @@ func Fit(ctx context.Context, job Job) (report.History, error) {
 		start := time.Now()
 		var sum float64
 		var n, images int
+		ran := 0 // batches trained in this process (timing), n: in the epoch (the loss)
 		done := 0
 		skip := 0
-		if epoch == job.Start.Epoch {
+		if epoch == job.Start.Epoch && job.Start.Batch > 0 {
 			skip = job.Start.Batch
+			sum, n = job.Start.LossSum, job.Start.LossBatches // the batches before the interruption
 		}
 		for b, err := range job.Train.Epoch(ctx, epoch) {
 			if err != nil {
@@ -151,11 +158,12 @@ func Fit(ctx context.Context, job Job) (report.History, error) {
 			p.Step++
 			sum += l
 			n++
+			ran++
 			done++
 			images += len(b.Names)
 			el := time.Since(start).Seconds()
 			ips := float64(images) / el
-			left := time.Duration(float64(steps-done)*el/float64(max(n, 1))*1e9) + time.Duration(float64((job.Epochs-epoch-1)*steps)*el/float64(max(n, 1))*1e9)
+			left := time.Duration(float64(steps-done)*el/float64(max(ran, 1))*1e9) + time.Duration(float64((job.Epochs-epoch-1)*steps)*el/float64(max(ran, 1))*1e9)
 			emit(Event{Kind: "step", Epoch: epoch + 1, Epochs: job.Epochs, Step: done, Steps: steps, Loss: l, LR: lr(), ImagesPerSec: ips, ETA: left})
 			if ctx.Err() != nil {
 				break
@@ -163,6 +171,7 @@ func Fit(ctx context.Context, job Job) (report.History, error) {
 		}
 		if ctx.Err() != nil {
 			p.Epoch, p.Batch = epoch, done
+			p.LossSum, p.LossBatches = sum, n
 			if job.OnInterrupt != nil {
 				if err := job.OnInterrupt(p); err != nil {
 					return p.History, err
@@ -171,7 +180,7 @@ func Fit(ctx context.Context, job Job) (report.History, error) {
 			return p.History, fmt.Errorf("train: interrupted at epoch %d, batch %d: %w", epoch+1, done, ctx.Err())
 		}
 		rec := report.Epoch{Epoch: epoch + 1, TrainLoss: sum / float64(max(n, 1)), LR: lr()}
-		if n > 0 {
+		if ran > 0 {
 			rec.ImagesPerSecond = float64(images) / time.Since(start).Seconds()
 		}
 		best := false
@@ -188,6 +197,7 @@ func Fit(ctx context.Context, job Job) (report.History, error) {
 		rec.Seconds = time.Since(start).Seconds()
 		p.History = append(p.History, rec)
 		p.Epoch, p.Batch = epoch+1, 0
+		p.LossSum, p.LossBatches = 0, 0
 		if best {
 			p.Best, p.BestEpoch = rec.ValDice, epoch+1
 		}

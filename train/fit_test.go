@@ -116,7 +116,8 @@ func TestFitInterruptAndContinue(t *testing.T) {
 	part.OnInterrupt = func(p train.Progress) error { at = p; return nil }
 	_, err = train.Fit(ctx, part)
 	require.ErrorIs(t, err, context.Canceled)
-	assert.Equal(t, train.Progress{Epoch: 1, Batch: 1, Step: 4, History: at.History}, at)
+	assert.Equal(t, train.Progress{Epoch: 1, Batch: 1, Step: 4, History: at.History, LossSum: at.LossSum, LossBatches: 1}, at)
+	assert.Positive(t, at.LossSum, "the interrupted epoch's loss so far")
 	require.Len(t, at.History, 1)
 	part.Start, part.OnEvent, part.OnInterrupt = at, nil, nil
 	_, err = train.Fit(context.Background(), part)
@@ -208,5 +209,5 @@ func TestPretrainedEncoder(t *testing.T) {
 
 	o.Model, o.Force = "attunet", true // out holds the first run's model
 	_, err = train.New(o)
-	assert.ErrorContains(t, err, "holds unet weights, not attunet")
+	assert.ErrorContains(t, err, "the model (unet, not attunet) differs")
 }

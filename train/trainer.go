@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -216,21 +217,6 @@ func New(opt Options) (*Trainer, error) {
 	if t.model, err = models.New(opt.Model, cfg); err != nil {
 		return nil, err
 	}
-	if opt.Pretrained != "" {
-		// Into the bare network: pretrained weights have its layout.
-		pi, rep, err := models.LoadPretrained(opt.Pretrained, t.model, t.spec.Name)
-		if err != nil {
-			t.Close()
-			return nil, err
-		}
-		switch {
-		case pi.Kind == models.KindEncoder && len(rep.Unexpected) == 0:
-			n := len(t.model.StateDict())
-			t.emit(Event{Kind: "info", Message: fmt.Sprintf("pretrained encoder %s: %d of %d tensors loaded; the rest start untrained", opt.Pretrained, n-len(rep.Missing), n)})
-		case !rep.OK():
-			t.emit(Event{Kind: "info", Message: fmt.Sprintf("pretrained %s: %s", opt.Pretrained, rep)})
-		}
-	}
 	if opt.STN {
 		w := models.NewWithSTN(cfg.InChannels, t.model)
 		if err := w.Err(); err != nil {
@@ -239,6 +225,12 @@ func New(opt Options) (*Trainer, error) {
 			return nil, err
 		}
 		t.model = w
+	}
+	if opt.Pretrained != "" {
+		if err := t.loadPretrained(); err != nil {
+			t.Close()
+			return nil, err
+		}
 	}
 	if err := t.model.To(dev); err != nil {
 		t.Close()
@@ -288,6 +280,41 @@ func New(opt Options) (*Trainer, error) {
 		}
 	}
 	return t, nil
+}
+
+// loadPretrained initialises the model (the network, and the spatial
+// transformer when both have one) from --pretrained, after checking that
+// the file describes the model this run builds.
+func (t *Trainer) loadPretrained() error {
+	path := t.opt.Pretrained
+	if have, err := models.ReadInfo(path); err == nil { // a jmedseg file; otherwise a plain state dict
+		if d := models.Mismatch(have, t.info); d != "" {
+			return fmt.Errorf("train: --pretrained %s: %s", path, d)
+		}
+		if have.Kind != models.KindEncoder && have.Size != t.info.Size {
+			t.emit(Event{Kind: "info", Message: fmt.Sprintf("pretrained %s was trained at %dx%d; this run trains at %dx%d",
+				path, have.Size[0], have.Size[1], t.info.Size[0], t.info.Size[1])})
+		}
+	}
+	pi, rep, err := models.LoadPretrained(path, t.model, t.spec.Name)
+	if err != nil {
+		return fmt.Errorf("train: --pretrained: %w", err)
+	}
+	n := len(t.model.StateDict())
+	switch {
+	case pi.Kind == models.KindEncoder && len(rep.Unexpected) == 0:
+		t.emit(Event{Kind: "info", Message: fmt.Sprintf("pretrained encoder %s: %d of %d tensors loaded; the rest start untrained", path, n-len(rep.Missing), n)})
+	case !rep.OK():
+		msg := fmt.Sprintf("pretrained %s: %d of this model's %d tensors loaded", path, n-len(rep.Missing), n)
+		if len(rep.Missing) > 0 {
+			msg += fmt.Sprintf("; %d start untrained (e.g. %q)", len(rep.Missing), rep.Missing[0])
+		}
+		if len(rep.Unexpected) > 0 {
+			msg += fmt.Sprintf("; %d of the file's are not this model's (e.g. %q)", len(rep.Unexpected), rep.Unexpected[0])
+		}
+		t.emit(Event{Kind: "info", Message: msg})
+	}
+	return nil
 }
 
 func (t *Trainer) stepsPerEpoch() int {
@@ -355,6 +382,9 @@ const (
 	metaOptions  = "jmedseg.options"
 	metaBest     = "jmedseg.best"
 	metaBatchPos = "jmedseg.batch_in_epoch"
+	// metaPartial is the unfinished epoch's training loss sum and batch
+	// count, "sum@count" (exact: shortest round-trip formatting).
+	metaPartial = "jmedseg.partial_train_loss"
 )
 
 func (t *Trainer) saveLast(p Progress) error {
@@ -369,6 +399,7 @@ func (t *Trainer) saveLast(p Progress) error {
 	meta[metaOptions] = string(o)
 	meta[metaBest] = strconv.FormatFloat(best, 'g', -1, 64) + "@" + strconv.Itoa(p.BestEpoch)
 	meta[metaBatchPos] = strconv.Itoa(p.Batch)
+	meta[metaPartial] = strconv.FormatFloat(p.LossSum, 'g', -1, 64) + "@" + strconv.Itoa(p.LossBatches)
 	return SaveCheckpoint(filepath.Join(t.opt.Out, LastFile), &Checkpoint{Model: t.model, Optimizer: t.optim, Scheduler: t.sched,
 		Epoch: int64(p.Epoch), Step: p.Step, Meta: meta})
 }
@@ -386,9 +417,16 @@ func (t *Trainer) restore() error {
 	if err != nil {
 		return fmt.Errorf("train: --resume: %w", err)
 	}
-	if have.Model != t.info.Model || have.Config != t.info.Config || have.STN != t.info.STN {
-		return fmt.Errorf("train: --resume: %s holds %s %+v (stn %t), this run builds %s %+v (stn %t)", path, have.Model, have.Config, have.STN,
-			t.info.Model, t.info.Config, t.info.STN)
+	d := models.Mismatch(have, t.info)
+	switch {
+	case d != "":
+	case have.Size != t.info.Size:
+		d = fmt.Sprintf("it was trained at %dx%d, this run at %dx%d (--size)", have.Size[0], have.Size[1], t.info.Size[0], t.info.Size[1])
+	case !slices.Equal(have.Classes, t.info.Classes):
+		d = fmt.Sprintf("its classes are %q, the data set's %q", have.Classes, t.info.Classes)
+	}
+	if d != "" {
+		return fmt.Errorf("train: --resume: %s: %s", path, d)
 	}
 	tr := &Checkpoint{Model: t.model, Optimizer: t.optim, Scheduler: t.sched}
 	if err := LoadCheckpoint(path, tr); err != nil {
@@ -401,6 +439,12 @@ func (t *Trainer) restore() error {
 	}
 	if b, ep, ok := cutFloat(md[metaBest]); ok && ep > 0 {
 		p.Best, p.BestEpoch = b, ep
+	}
+	if sum, n, ok := cutFloat(md[metaPartial]); ok && p.Batch > 0 {
+		if math.IsNaN(sum) || math.IsInf(sum, 0) || n < 0 || n > p.Batch {
+			return fmt.Errorf("train: --resume: %s: bad partial loss %q in its metadata", path, md[metaPartial])
+		}
+		p.LossSum, p.LossBatches = sum, n
 	}
 	t.prog = p
 	t.emit(Event{Kind: "info", Message: fmt.Sprintf("resumed from %s at epoch %d, batch %d", path, p.Epoch+1, p.Batch)})

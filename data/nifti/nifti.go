@@ -10,11 +10,18 @@ import (
 	"io"
 	"math"
 	"os"
+	"strconv"
+	"strings"
 )
 
-// MaxVoxels bounds the number of voxels a decoder accepts, so that a corrupt
-// header cannot make it allocate unbounded memory.
-const MaxVoxels = 1 << 28
+// MaxBytes bounds the memory a decoded volume takes (Data holds 8 bytes a
+// voxel, whatever the type on disk), so that a corrupt or hostile header,
+// or a small .nii.gz that inflates to gigabytes, is refused before anything
+// is allocated or inflated. 512 MiB is 2^26 voxels, e.g. 512×512×256.
+const MaxBytes = 1 << 29
+
+// MaxVoxels is the most voxels a decoded volume may have (MaxBytes / 8).
+const MaxVoxels = MaxBytes / 8
 
 // Volume is a decoded NIfTI-1 image. Voxel (i, j, k) of frame t is
 // Data[i + Nx*(j + Ny*(k + Nz*t))], i.e. the first axis varies fastest, as
@@ -60,10 +67,45 @@ func Decode(r io.Reader) (*Volume, error) {
 			return nil, fmt.Errorf("nifti: corrupt gzip stream: %w", err)
 		}
 		defer zr.Close()
-		br = bufio.NewReaderSize(zr, 1<<16)
+		zbr := bufio.NewReaderSize(zr, 1<<16)
+		v, err := decode(zbr)
+		if err != nil {
+			return nil, gzipErr(err)
+		}
+		// Read the stream to its end: only there does gzip check the
+		// CRC-32 and length of what was inflated. Trailing bytes after
+		// the voxels (allowed, rare) are bounded like the voxels.
+		if _, err := io.CopyN(io.Discard, zbr, MaxBytes); err != io.EOF {
+			if err == nil {
+				return nil, fmt.Errorf("nifti: more than %d bytes after the voxel data", MaxBytes)
+			}
+			return nil, gzipErr(err)
+		}
+		return v, nil
 	}
+	return decode(br)
+}
+
+// gzipErr names a failure of the gzip layer as such: a truncated stream
+// (no trailer) or a checksum that does not match.
+func gzipErr(err error) error {
+	switch {
+	case errors.Is(err, gzip.ErrChecksum):
+		return errors.New("nifti: corrupt gzip stream: the CRC-32 or length in its trailer does not match the data (the file is damaged)")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("nifti: gzip stream truncated: it ends before its trailer (the file is incomplete)")
+	case errors.Is(err, gzip.ErrHeader), strings.Contains(err.Error(), "flate"):
+		return fmt.Errorf("nifti: corrupt gzip stream: %w", err)
+	}
+	return err
+}
+
+func decode(br *bufio.Reader) (*Volume, error) {
 	hb := make([]byte, 348)
 	if n, err := io.ReadFull(br, hb); err != nil {
+		if n > 0 && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("nifti: header truncated (%d of 348 bytes)", n)
 	}
 	h, err := parseHeader(hb)
@@ -86,7 +128,7 @@ func decodeData(h *Header, r io.Reader) (*Volume, error) {
 			return nil, fmt.Errorf("nifti: dimension %d has size %d", d, s)
 		}
 		if n > MaxVoxels/s {
-			return nil, fmt.Errorf("nifti: volume %v is too large", h.Dim[1:nd+1])
+			return nil, tooLarge(h.Dim[1 : nd+1])
 		}
 		n *= s
 		if d <= 4 {
@@ -107,12 +149,18 @@ func decodeData(h *Header, r io.Reader) (*Volume, error) {
 		return nil, fmt.Errorf("nifti: bad vox_offset %v", h.VoxOffset)
 	}
 	if _, err := io.CopyN(io.Discard, r, int64(off)-348); err != nil {
+		if isStreamErr(err) {
+			return nil, err
+		}
 		return nil, errors.New("nifti: truncated before voxel data")
 	}
 	var buf bytes.Buffer
 	buf.Grow(min(n*bpp, 1<<22))
 	got, err := io.CopyN(&buf, r, int64(n*bpp))
 	if err != nil {
+		if isStreamErr(err) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("nifti: voxel data truncated: %d of %d bytes for %dx%dx%dx%d %s", got, n*bpp,
 			v.Dim[0], v.Dim[1], v.Dim[2], v.Dim[3], DatatypeName(h.Datatype))
 	}
@@ -136,6 +184,23 @@ func decodeData(h *Header, r io.Reader) (*Volume, error) {
 	}
 	v.Affine, v.AffineSource = h.affine()
 	return v, nil
+}
+
+// isStreamErr reports an error of the gzip layer under the reader (a bad
+// checksum, a corrupt deflate stream), as opposed to a plain end of data.
+func isStreamErr(err error) bool {
+	return errors.Is(err, gzip.ErrChecksum) || strings.Contains(err.Error(), "flate")
+}
+
+func tooLarge(dims []int16) error {
+	n := 8.0
+	ds := make([]string, len(dims))
+	for i, d := range dims {
+		n *= float64(d)
+		ds[i] = strconv.Itoa(int(d))
+	}
+	return fmt.Errorf("nifti: volume %s is too large: it would take %.1f GiB decoded (8 bytes a voxel); the limit is %d MiB",
+		strings.Join(ds, "x"), n/(1<<30), MaxBytes>>20)
 }
 
 func convert(b []byte, dt int16, o binary.ByteOrder) []float64 {
