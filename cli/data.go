@@ -104,7 +104,9 @@ func dataCommand() *cli.Command {
 				// No "help" subcommand: a data set directory named h or help
 				// is checked, not taken for a help topic.
 				HideHelpCommand: true,
-				Flags:           withCommon(),
+				Flags: withCommon(
+					&cli.IntFlag{Name: "classes", Usage: "number of classes, background included (default: from dataset.json; needed without one)"},
+				),
 				Action: func(c *cli.Context) error {
 					args, err := interspersed(c) // data check DIR --json
 					if err != nil {
@@ -116,8 +118,11 @@ func dataCommand() *cli.Command {
 					if err := checkThreads(c); err != nil {
 						return fmt.Errorf("data check: %w", err)
 					}
+					if err := intFlag(c, "classes", 0, 65535); err != nil {
+						return fmt.Errorf("data check: %w", err)
+					}
 					dir := args[0]
-					rep, err := data.Check(c.Context, dir, data.CheckOptions{})
+					rep, err := data.Check(c.Context, dir, data.CheckOptions{Classes: c.Int("classes")})
 					if err != nil {
 						return err
 					}

@@ -24,6 +24,16 @@ func hasImageExt(name string) bool {
 	return false
 }
 
+// maskName is the name of an image's mask in an output directory: a NIfTI
+// volume's keeps the input's name, any other image's takes format's
+// extension.
+func maskName(name, format string) string {
+	if infer.IsVolume(name) {
+		return name
+	}
+	return strings.TrimSuffix(name, filepath.Ext(name)) + "." + format
+}
+
 func predictCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "predict",
@@ -31,8 +41,8 @@ func predictCommand() *cli.Command {
 		Flags: withCommon(
 			&cli.StringFlag{Name: "checkpoint", Required: true, Usage: "model checkpoint"},
 			&cli.StringFlag{Name: "input", Required: true, Usage: "PNG, JPEG, NPY, NIfTI or DICOM file, or a directory"},
-			&cli.StringFlag{Name: "output", Required: true, Usage: "output file, or directory for a directory input"},
-			&cli.StringFlag{Name: "format", Value: "png", Usage: "mask format for 2D inputs in directory mode: png or npy"},
+			&cli.StringFlag{Name: "output", Required: true, Usage: "output file (.png, .npy; .nii/.nii.gz for NIfTI inputs), or a directory"},
+			&cli.StringFlag{Name: "format", Value: "png", Usage: "mask format for 2D inputs: png or npy (a file --output's extension must agree)"},
 		),
 		Action: func(c *cli.Context) error {
 			dev, err := setup(c)
@@ -40,6 +50,10 @@ func predictCommand() *cli.Command {
 				return err
 			}
 			in, out := c.String("input"), c.String("output")
+			format := strings.ToLower(c.String("format"))
+			if format != "png" && format != "npy" {
+				return fmt.Errorf("predict: --format %q: want png or npy", c.String("format"))
+			}
 			st, err := os.Stat(in)
 			if err != nil {
 				return err
@@ -50,6 +64,20 @@ func predictCommand() *cli.Command {
 					what = "directory: the masks would overwrite its images"
 				}
 				return fmt.Errorf("predict: --output %s is the --input %s; choose another --output", out, what)
+			}
+			if ost, err := os.Stat(out); err == nil && ost.IsDir() && !st.IsDir() {
+				out = filepath.Join(out, maskName(filepath.Base(in), format)) // a file into a directory
+				if samePath(in, out) {
+					return fmt.Errorf("predict: the mask of %s would overwrite it (--output %s); choose another --output", in, c.String("output"))
+				}
+			}
+			if !st.IsDir() {
+				if err := infer.CheckOutput(in, out); err != nil {
+					return fmt.Errorf("predict: --output: %w", err)
+				}
+				if ext := strings.TrimPrefix(strings.ToLower(filepath.Ext(out)), "."); c.IsSet("format") && !infer.IsVolume(in) && ext != format {
+					return fmt.Errorf("predict: --format %s but --output %s is .%s: give one of them, or make them agree", format, out, ext)
+				}
 			}
 			p, err := infer.NewPredictor(c.String("checkpoint"), dev)
 			if err != nil {
@@ -72,10 +100,7 @@ func predictCommand() *cli.Command {
 						continue
 					}
 					name := e.Name()
-					dst := filepath.Join(out, name)
-					if !infer.IsVolume(name) {
-						dst = filepath.Join(out, strings.TrimSuffix(name, filepath.Ext(name))+"."+c.String("format"))
-					}
+					dst := filepath.Join(out, maskName(name, format))
 					if samePath(filepath.Join(in, name), dst) {
 						return fmt.Errorf("predict: the mask of %s would overwrite it (--output %s); choose another --output", filepath.Join(in, name), out)
 					}

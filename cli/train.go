@@ -35,6 +35,7 @@ func trainFlags() []cli.Flag {
 		&cli.StringFlag{Name: "size", Usage: "train at HxW (default: the data's size)"},
 		&cli.Int64Flag{Name: "width", Usage: "model base width (default: the reference's)"},
 		&cli.Int64Flag{Name: "in-channels", Usage: "input channels, 1 or 3 (default: from dataset.json)"},
+		&cli.Int64Flag{Name: "classes", Usage: "number of classes, background included, for a data set without dataset.json (the reference layout)"},
 		&cli.StringFlag{Name: "pretrained", Usage: "initialise from a checkpoint of the same layout"},
 		&cli.BoolFlag{Name: "resume", Usage: "continue exactly from OUT/last.safetensors"},
 		&cli.BoolFlag{Name: "force", Usage: "replace the trained model already in --out (without it train refuses such a directory)"},
@@ -64,7 +65,7 @@ func trainOptions(c *cli.Context) (train.Options, error) {
 	}
 	return train.Options{
 		Model: c.String("model"), Data: c.String("data"), Out: c.String("out"),
-		Net:    models.Config{Width: c.Int64("width"), InChannels: c.Int64("in-channels")},
+		Net:    models.Config{Width: c.Int64("width"), InChannels: c.Int64("in-channels"), Classes: c.Int64("classes")},
 		Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), Optimizer: c.String("optimizer"),
 		Decay: c.Float64("weight-decay"), Poly: c.Bool("poly"), Loss: c.String("loss"), Aug: c.Bool("aug"),
 		Geometric: c.Bool("geometric"), STN: c.Bool("stn"), Size: size, Workers: c.Int("workers"), Seed: c.Uint64("seed"),

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"math"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -29,6 +31,11 @@ const (
 	IssueChannels = "channels"
 	// IssueManifest: dataset.json is inconsistent.
 	IssueManifest = "manifest"
+	// IssueUnsupported: a file in a split is an image format this package
+	// does not read (.tif, .bmp, ...).
+	IssueUnsupported = "unsupported-format"
+	// IssueEmptySplit: a split has no images.
+	IssueEmptySplit = "empty-split"
 )
 
 // Issue is one problem with one file.
@@ -93,8 +100,20 @@ func Check(ctx context.Context, dir string, opts CheckOptions) (*CheckReport, er
 	}
 	rep := &CheckReport{Dir: dir, Layout: d.Layout, Classes: classes, Splits: map[string]*SplitReport{}}
 	rep.Issues = append(rep.Issues, d.problems...)
+	if classes == 0 && d.Manifest == nil {
+		rep.Issues = append(rep.Issues, Issue{File: joinDir(dir, ManifestFile), Kind: IssueManifest,
+			Message: "no " + ManifestFile + ", so the number of classes is unknown and labels were not range-checked: give it with --classes N (train needs it too)"})
+	}
+	var want [2]int // dataset.json's width and height
 	if d.Manifest != nil {
 		rep.Issues = append(rep.Issues, checkManifest(d)...)
+		want = [2]int{d.Manifest.Width, d.Manifest.Height}
+	}
+	for _, split := range d.Splits() {
+		if len(d.splits[split]) == 0 {
+			rep.Issues = append(rep.Issues, Issue{Split: split, File: d.splitDir(split), Kind: IssueEmptySplit,
+				Message: "split has no images (train and test refuse an empty split they are given)"})
+		}
 	}
 	workers := opts.Workers
 	if workers <= 0 {
@@ -116,7 +135,7 @@ func Check(ctx context.Context, dir string, opts CheckOptions) (*CheckReport, er
 	for range workers {
 		wg.Go(func() {
 			for j := range jobs {
-				size, px, iss := checkSample(j.split, j.s, classes, opts.Channels)
+				size, px, iss := checkSample(j.split, j.s, classes, opts.Channels, want)
 				select {
 				case results <- result{j.split, size, px, iss}:
 				case <-ctx.Done():
@@ -180,7 +199,7 @@ func channels(img image.Image) int {
 	return 3
 }
 
-func checkSample(split string, s Sample, classes, wantCh int) (string, map[int]int64, []Issue) {
+func checkSample(split string, s Sample, classes, wantCh int, want [2]int) (string, map[int]int64, []Issue) {
 	var issues []Issue
 	add := func(file, kind, msg string) {
 		issues = append(issues, Issue{Split: split, File: file, Kind: kind, Message: msg})
@@ -192,6 +211,10 @@ func checkSample(split string, s Sample, classes, wantCh int) (string, map[int]i
 	} else {
 		b := img.Bounds()
 		size = fmt.Sprintf("%dx%d", b.Dx(), b.Dy())
+		if (want[0] > 0 || want[1] > 0) && (b.Dx() != want[0] || b.Dy() != want[1]) {
+			add(s.Image, IssueManifest, fmt.Sprintf("image is %dx%d but %s gives width %d and height %d for every image (the surface distances use it)",
+				b.Dx(), b.Dy(), ManifestFile, want[0], want[1]))
+		}
 		if ch := channels(img); wantCh != 0 && ch != wantCh {
 			add(s.Image, IssueChannels, fmt.Sprintf("image has %d channels, want %d", ch, wantCh))
 		}
@@ -242,25 +265,101 @@ func unwrapFile(err error) string {
 	return err.Error()
 }
 
-// checkManifest compares dataset.json's sample list with the files.
+// splitDir is where a split's images are, for issues about the split.
+func (d *Dataset) splitDir(split string) string {
+	if d.Layout == LayoutReference {
+		return joinDir(d.Dir, split+"_label.json")
+	}
+	return joinDir(d.Dir, split+"/images")
+}
+
+// checkManifest checks every field of dataset.json against how it is used:
+// the classes (training needs two or more, named once each), flip pairs
+// (labels in range, swapped by flips), channels (1 or 3), pixel spacing
+// (x, y in mm, positive), and every listed sample (its split, image and
+// mask files, spacing). Width and height are compared with each image in
+// checkSample.
 func checkManifest(d *Dataset) []Issue {
 	var out []Issue
 	m := d.Manifest
-	if len(m.Classes) == 0 {
-		out = append(out, Issue{File: d.Dir + "/" + ManifestFile, Kind: IssueManifest, Message: "no classes listed"})
+	file := joinDir(d.Dir, ManifestFile)
+	bad := func(format string, args ...any) {
+		out = append(out, Issue{File: file, Kind: IssueManifest, Message: fmt.Sprintf(format, args...)})
 	}
-	have := map[string]bool{}
+	n := len(m.Classes)
+	switch n {
+	case 0:
+		bad("no classes listed: \"classes\" names every label, background (0) first")
+	case 1:
+		bad("lists 1 class (%q); training needs at least 2, background (0) first", m.Classes[0])
+	}
+	seen := map[string]int{}
+	for i, c := range m.Classes {
+		if j, dup := seen[c]; dup {
+			bad("classes %d and %d are both named %q", j, i, c)
+		}
+		seen[c] = i
+	}
+	for _, p := range m.FlipPairs {
+		if p[0] < 0 || p[1] < 0 || p[0] >= n || p[1] >= n || p[0] == p[1] {
+			bad("flip_pairs entry %v: want two different labels in [0,%d)", p, n)
+		}
+	}
+	if m.Width < 0 || m.Height < 0 || (m.Width > 0) != (m.Height > 0) {
+		bad("width %d and height %d: give both (the size every image has) or neither", m.Width, m.Height)
+	}
+	if m.Channels != 0 && m.Channels != 1 && m.Channels != 3 {
+		bad("channels %d: want 1 (grey) or 3 (colour); training would silently use 3", m.Channels)
+	}
+	if msg := spacingProblem(m.PixelSpacing); msg != "" {
+		bad("pixel_spacing_mm %v: %s", m.PixelSpacing, msg)
+	}
+	have := map[string]Sample{}
 	for _, split := range d.Splits() {
 		for _, s := range d.splits[split] {
-			have[s.Image] = true
+			have[s.Image] = s
 		}
 	}
 	for _, s := range m.Samples {
 		p := joinDir(d.Dir, s.Image)
-		if !have[p] {
-			out = append(out, Issue{Split: s.Split, File: p, Kind: IssueMissingImage,
-				Message: "listed in " + ManifestFile + " but not found"})
+		add := func(kind, format string, args ...any) {
+			out = append(out, Issue{Split: s.Split, File: p, Kind: kind, Message: fmt.Sprintf(format, args...)})
+		}
+		got, ok := have[p]
+		switch {
+		case !ok:
+			add(IssueMissingImage, "listed in %s but not found", ManifestFile)
+		case d.Layout == LayoutJMedSeg && s.Split != "" && !strings.HasPrefix(filepath.ToSlash(s.Image), s.Split+"/"):
+			add(IssueManifest, "listed in %s under split %q but it lies in another split's directory", ManifestFile, s.Split)
+		case s.Mask != "" && got.Mask != "" && filepath.Clean(joinDir(d.Dir, s.Mask)) != filepath.Clean(got.Mask):
+			add(IssueManifest, "%s gives its mask as %s but it pairs with %s", ManifestFile, s.Mask, got.Mask)
+		}
+		if s.Split != "" {
+			if _, ok := d.splits[s.Split]; !ok {
+				add(IssueManifest, "%s lists it under split %q, which the data set does not have", ManifestFile, s.Split)
+			}
+		}
+		if s.SpacingMM != nil {
+			if msg := spacingProblem(s.SpacingMM); msg != "" {
+				add(IssueManifest, "spacing_mm %v in %s: %s", s.SpacingMM, ManifestFile, msg)
+			}
 		}
 	}
 	return out
+}
+
+// spacingProblem says what is wrong with a pixel spacing, "" if nothing.
+func spacingProblem(sp []float64) string {
+	if sp == nil {
+		return ""
+	}
+	if len(sp) != 2 {
+		return fmt.Sprintf("want 2 values (x, y in mm), have %d; the surface distances would silently use 1 mm", len(sp))
+	}
+	for _, v := range sp {
+		if !(v > 0) || math.IsInf(v, 0) {
+			return "want positive finite millimetres"
+		}
+	}
+	return ""
 }

@@ -84,11 +84,29 @@ func (d *Dataset) Splits() []string {
 	return names
 }
 
-// Split returns the samples of one split, sorted by ID.
+// Split returns the samples of one split, sorted by ID. A split with two
+// images (or masks) of one file stem, or with an image in a format this
+// package does not read, is an error naming the files: using one of them
+// silently would train or test on other data than the person meant (data
+// check reports the same).
 func (d *Dataset) Split(name string) ([]Sample, error) {
 	s, ok := d.splits[name]
 	if !ok {
 		return nil, fmt.Errorf("%s: no split %q (have %s)", d.Dir, name, strings.Join(d.Splits(), ", "))
+	}
+	var bad []string
+	for _, p := range d.problems {
+		if p.Split == name && (p.Kind == IssueDuplicate || p.Kind == IssueUnsupported) {
+			bad = append(bad, p.String())
+		}
+	}
+	if len(bad) > 0 {
+		more := ""
+		if len(bad) > 3 {
+			more = fmt.Sprintf("; and %d more (jmedseg data check %s lists them)", len(bad)-3, d.Dir)
+			bad = bad[:3]
+		}
+		return nil, fmt.Errorf("%s: split %q: %s%s", d.Dir, name, strings.Join(bad, "; "), more)
 	}
 	return slices.Clone(s), nil
 }
@@ -104,6 +122,23 @@ func (d *Dataset) NumClasses() int {
 
 var imageExts = []string{".png", ".jpg", ".jpeg", ".npy", ".nii.gz", ".nii", ".dcm"}
 var maskExts = []string{".png", ".npy", ".nii.gz", ".nii"}
+
+// unsupportedExts are image formats this package does not read: such a
+// file in images/ or masks/ is reported, not silently left out.
+var unsupportedExts = map[string]string{".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP", ".gif": "GIF", ".webp": "WebP",
+	".mha": "MetaImage", ".mhd": "MetaImage", ".nrrd": "NRRD", ".hdr": "Analyze/NIfTI pair", ".img": "Analyze/NIfTI pair",
+	".jp2": "JPEG 2000", ".dicom": "DICOM (name it .dcm)"}
+
+// unsupported names the format of a file this package cannot read, or "".
+func unsupported(name string) string {
+	return unsupportedExts[strings.ToLower(filepath.Ext(name))]
+}
+
+func unsupportedIssue(split, path string) Issue {
+	f := unsupported(path)
+	return Issue{Split: split, File: path, Kind: IssueUnsupported,
+		Message: fmt.Sprintf("%s is not a format jmedseg reads: convert it to PNG (or NPY/NIfTI for 16-bit or float data), or move it out of the data set", f)}
+}
 
 func stem(name string) (string, bool) {
 	lower := strings.ToLower(name)
@@ -156,33 +191,53 @@ func pairDir(split, imgDir, maskDir string) ([]Sample, []Issue, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	var problems []Issue
 	masks := map[string]string{}
 	if ms, err := os.ReadDir(maskDir); err == nil {
 		for _, e := range ms {
-			if s, ok := stem(e.Name()); ok && !e.IsDir() {
-				masks[s] = filepath.Join(maskDir, e.Name())
+			p := filepath.Join(maskDir, e.Name())
+			if e.IsDir() {
+				continue
 			}
+			s, ok := stem(e.Name())
+			if !ok {
+				if unsupported(e.Name()) != "" {
+					problems = append(problems, unsupportedIssue(split, p))
+				}
+				continue
+			}
+			if other, dup := masks[s]; dup {
+				problems = append(problems, Issue{Split: split, File: p, Kind: IssueDuplicate,
+					Message: fmt.Sprintf("another mask, %s, has the same name %q: keep one", other, s)})
+				continue
+			}
+			masks[s] = p
 		}
 	}
 	var out []Sample
-	var problems []Issue
-	seen := map[string]bool{}
+	seen := map[string]string{}
 	for _, e := range imgs {
-		s, ok := stem(e.Name())
-		if !ok || e.IsDir() {
+		if e.IsDir() {
 			continue
 		}
 		p := filepath.Join(imgDir, e.Name())
-		if seen[s] {
-			problems = append(problems, Issue{Split: split, File: p, Kind: IssueDuplicate,
-				Message: fmt.Sprintf("another image has the same name %q", s)})
+		s, ok := stem(e.Name())
+		if !ok {
+			if unsupported(e.Name()) != "" {
+				problems = append(problems, unsupportedIssue(split, p))
+			}
 			continue
 		}
-		seen[s] = true
+		if other, dup := seen[s]; dup {
+			problems = append(problems, Issue{Split: split, File: p, Kind: IssueDuplicate,
+				Message: fmt.Sprintf("another image, %s, has the same name %q: keep one", other, s)})
+			continue
+		}
+		seen[s] = p
 		out = append(out, Sample{ID: s, Image: p, Mask: masks[s]})
 	}
 	for s, p := range masks {
-		if !seen[s] {
+		if _, ok := seen[s]; !ok {
 			problems = append(problems, Issue{Split: split, File: p, Kind: IssueMissingImage,
 				Message: "mask has no image"})
 		}
@@ -210,10 +265,17 @@ func openReference(dir string, files []string) (*Dataset, error) {
 			return nil, fmt.Errorf("%s: corrupt JSON: want {person: {ct: {\"list\": [name.npy, ...]}}}: %w", f, err)
 		}
 		var samples []Sample
+		listed := map[string]string{}
 		for person, cts := range lst {
 			for _, ct := range cts {
 				for _, name := range ct.List {
 					s := Sample{ID: strings.TrimSuffix(name, filepath.Ext(name)), Group: person}
+					if other, dup := listed[s.ID]; dup {
+						d.problems = append(d.problems, Issue{Split: split, File: filepath.Join(dir, "data", s.ID), Kind: IssueDuplicate,
+							Message: fmt.Sprintf("%s lists %q twice (under %s and %s): keep one", filepath.Base(f), s.ID, other, person)})
+						continue
+					}
+					listed[s.ID] = person
 					s.Mask = filepath.Join(dir, "label", s.ID+".npy")
 					for _, ext := range []string{".jpg", ".png", ".jpeg", ".npy"} {
 						p := filepath.Join(dir, "data", s.ID+ext)

@@ -153,6 +153,13 @@ func Prepare(ctx context.Context, opts PrepareOptions) (*PrepareReport, error) {
 	for k, v := range rep.Counts {
 		man.Split.Counts[k] = v
 	}
+	for _, sp := range preparedSplits {
+		if rep.Counts[sp] == 0 { // no empty split directories (the aal task has no second subject)
+			if err := os.RemoveAll(filepath.Join(opts.Out, sp)); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if err := WriteManifest(opts.Out, man); err != nil {
 		return nil, err
 	}

@@ -81,7 +81,9 @@ var DICOMDecoder func(path string) (image.Image, error)
 // NPY and NIfTI arrays may be (H,W), (H,W,C) or (C,H,W) with C = 1, 3 or 4;
 // integer arrays of 8 bits become 8-bit images, wider integer arrays 16-bit
 // ones; floating-point arrays whose values lie in [0,1] are taken as
-// intensities, any others are scaled min–max. Errors are *FileError values.
+// intensities, any others are scaled min–max. A fourth channel is alpha:
+// images come back opaque, their colour channels as stored and alpha
+// ignored (see Opaque). Errors are *FileError values.
 func ReadImage(path string) (image.Image, error) {
 	var img image.Image
 	var err error
@@ -116,7 +118,45 @@ func ReadImage(path string) (image.Image, error) {
 	if b := img.Bounds(); b.Dx() <= 0 || b.Dy() <= 0 {
 		return nil, fileErr(path, errors.New("empty image"))
 	}
-	return img, nil
+	return Opaque(img), nil
+}
+
+// Opaque returns img opaque: its colour channels as stored, alpha
+// ignored. An alpha channel carries no intensity; left in, it was ignored
+// at native size but composited onto black by resizing (premultiplied
+// images), so the same file gave two different inputs. Every reader goes
+// through here: data check, training, testing and prediction agree.
+func Opaque(img image.Image) image.Image {
+	if o, ok := img.(interface{ Opaque() bool }); ok && o.Opaque() {
+		return img
+	}
+	b := img.Bounds()
+	switch m := img.(type) {
+	case *image.NRGBA:
+		c := &image.NRGBA{Pix: make([]uint8, len(m.Pix)), Stride: m.Stride, Rect: m.Rect}
+		copy(c.Pix, m.Pix)
+		for i := 3; i < len(c.Pix); i += 4 {
+			c.Pix[i] = 255
+		}
+		return c
+	case *image.Paletted:
+		c := &image.Paletted{Pix: m.Pix, Stride: m.Stride, Rect: m.Rect, Palette: make(color.Palette, len(m.Palette))}
+		for i, p := range m.Palette {
+			n := color.NRGBAModel.Convert(p).(color.NRGBA)
+			n.A = 255
+			c.Palette[i] = n
+		}
+		return c
+	}
+	c := image.NewNRGBA64(image.Rect(0, 0, b.Dx(), b.Dy()))
+	for y := range b.Dy() {
+		for x := range b.Dx() {
+			n := color.NRGBA64Model.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA64)
+			n.A = 0xffff
+			c.SetNRGBA64(x, y, n)
+		}
+	}
+	return c
 }
 
 func decodeStd(path string) (image.Image, error) {

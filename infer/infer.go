@@ -105,11 +105,11 @@ func (p *Predictor) Preprocess(img image.Image) (*data.Tensor[float32], error) {
 		return nil, fmt.Errorf("infer: empty image (%dx%d)", b.Dx(), b.Dy())
 	}
 	h, w := p.info.Size[0], p.info.Size[1]
-	in := img
+	in := data.Opaque(img) // alpha ignored, as data.ReadImage does for training
 	if b.Dx() != w || b.Dy() != h {
 		g := gift.New(gift.Resize(w, h, gift.LinearResampling))
 		dst := image.NewRGBA64(g.Bounds(b))
-		g.Draw(dst, img)
+		g.Draw(dst, in)
 		in = dst
 	}
 	ch := int(p.info.Config.InChannels)
@@ -252,10 +252,15 @@ func IsVolume(path string) bool {
 	return strings.HasSuffix(l, ".nii") || strings.HasSuffix(l, ".nii.gz")
 }
 
-// File predicts one input file and writes the result to out: a NIfTI
-// volume gives a NIfTI label volume; any image gives a PNG (class ids as
-// grey levels) or, when out ends in .npy, an NPY of class ids.
+// File predicts one input file and writes the result to out, in the
+// format out's extension names: a NIfTI input gives a NIfTI label volume
+// (out ends in .nii or .nii.gz); any other image a PNG (.png: class ids as
+// grey levels) or an NPY of class ids (.npy). Another extension is an
+// error, before anything is predicted.
 func (p *Predictor) File(in, out string) error {
+	if err := CheckOutput(in, out); err != nil {
+		return err
+	}
 	if IsVolume(in) {
 		return p.Volume(in, out)
 	}
@@ -268,6 +273,23 @@ func (p *Predictor) File(in, out string) error {
 		return fmt.Errorf("%s: %w", in, err)
 	}
 	return writeMask(out, m)
+}
+
+// CheckOutput reports whether File can write the prediction of in to out:
+// NIfTI to .nii or .nii.gz, any other image to .png or .npy.
+func CheckOutput(in, out string) error {
+	l := strings.ToLower(out)
+	switch {
+	case IsVolume(in) && !IsVolume(out):
+		return fmt.Errorf("infer: %s is NIfTI, so its labels are a NIfTI volume: the output %s must end in .nii or .nii.gz", in, out)
+	case IsVolume(in):
+		return nil
+	case IsVolume(out):
+		return fmt.Errorf("infer: the output %s is NIfTI, but the input %s is not (a NIfTI mask takes its grid from a NIfTI input): write .png or .npy", out, in)
+	case strings.HasSuffix(l, ".png"), strings.HasSuffix(l, ".npy"):
+		return nil
+	}
+	return fmt.Errorf("infer: the output %s has no mask format jmedseg writes: end it in .png or .npy (NIfTI inputs: .nii or .nii.gz)", out)
 }
 
 // writeMask writes a label map as NPY (uint8, int64 past 255) when path

@@ -167,6 +167,8 @@ func (o *Options) validate() error {
 		return fmt.Errorf("train: --in-channels %d: want 1 or 3 (0: from dataset.json)", o.Net.InChannels)
 	case o.Workers < 0 || o.Workers > MaxWorkers():
 		return fmt.Errorf("train: --workers %d: want 0 (one per CPU) up to %d (%d per CPU)", o.Workers, MaxWorkers(), WorkersPerCPU)
+	case o.Net.Classes < 0 || o.Net.Classes == 1 || o.Net.Classes > 65535:
+		return fmt.Errorf("train: --classes %d: want 2 or more, background included (0: from dataset.json)", o.Net.Classes)
 	case o.LimitBatches < 0:
 		return fmt.Errorf("train: --limit-batches %d: want 0 (no limit) or more", o.LimitBatches)
 	case o.Overlays < 0:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jmedseg/jmedseg/data"
@@ -54,9 +55,12 @@ func (t *Trainer) Run(ctx context.Context) (*report.Run, error) {
 	}
 	setup := t.evalSetup(best)
 	setup.info, setup.classes = info, info.Classes
-	tests, err := testSplitsOf(ctx, setup, t.testSplits(), t.opt.Out, t.opt.Overlays, t.emit)
+	tests, skipped, err := testSplitsOf(ctx, setup, t.testSplits(), false, t.opt.Out, t.opt.Overlays, t.emit)
 	if err != nil {
 		return nil, err
+	}
+	for _, s := range skipped {
+		r.Notes = append(r.Notes, s)
 	}
 	r.Tests = tests
 	r.WallSeconds = time.Since(t.started).Seconds()
@@ -81,30 +85,49 @@ func (t *Trainer) testSplits() []string {
 }
 
 // testSplitsOf evaluates a model on splits of its data set, draws overlays of
-// the best and worst images of each, and returns the report sections.
-func testSplitsOf(ctx context.Context, e evalSetup, splits []string, out string, overlays int, emit func(Event)) ([]report.Test, error) {
-	var tests []report.Test
+// the best and worst images of each, and returns the report sections. Every
+// image of a split tested must have a mask: one without is an error naming
+// it. A split named by the person (named) must have images; of the splits
+// chosen by default, an empty one or one without any mask (unlabelled) is
+// skipped, and skipped says so.
+func testSplitsOf(ctx context.Context, e evalSetup, splits []string, named bool, out string, overlays int, emit func(Event)) (tests []report.Test, skipped []string, err error) {
 	for _, split := range splits {
 		samples, err := e.ds.Split(split)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		if len(samples) == 0 || samples[0].Mask == "" {
+		var noMask []string
+		for _, s := range samples {
+			if s.Mask == "" {
+				noMask = append(noMask, s.Image)
+			}
+		}
+		switch {
+		case len(samples) == 0 && named:
+			return nil, nil, fmt.Errorf("testing %s: split %q of %s has no images", split, split, e.ds.Dir)
+		case len(samples) == 0:
+			skipped = append(skipped, fmt.Sprintf("split %s has no images: not tested", split))
 			continue
+		case len(noMask) == len(samples) && !named:
+			skipped = append(skipped, fmt.Sprintf("split %s has no masks (unlabelled): not tested", split))
+			continue
+		case len(noMask) > 0:
+			return nil, nil, fmt.Errorf("testing %s: %d of its %d images have no mask, the first %s; every image tested needs one (jmedseg data check %s lists them)",
+				split, len(noMask), len(samples), noMask[0], e.ds.Dir)
 		}
 		// Two passes would double the cost; keep every map (small at these sizes).
 		loader, err := e.loader(samples)
 		if err != nil {
-			return nil, fmt.Errorf("testing %s: %w", split, err)
+			return nil, nil, fmt.Errorf("testing %s: %w", split, err)
 		}
 		ev, err := evaluate(ctx, e, loader, bySample(samples), func(string) bool { return true })
 		if err != nil {
-			return nil, fmt.Errorf("testing %s: %w", split, err)
+			return nil, nil, fmt.Errorf("testing %s: %w", split, err)
 		}
 		test := report.Test{Split: split, Metrics: ev.Metrics}
 		paths, err := drawOverlays(out, split, ev, overlays)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		test.Overlays = paths
 		tests = append(tests, test)
@@ -113,7 +136,7 @@ func testSplitsOf(ctx context.Context, e evalSetup, splits []string, out string,
 			emit(Event{Kind: "test", Split: split, ForegroundDSC: &d})
 		}
 	}
-	return tests, nil
+	return tests, skipped, nil
 }
 
 func drawOverlays(out, split string, ev *Evaluation, n int) ([]string, error) {
@@ -145,14 +168,22 @@ func Test(ctx context.Context, checkpoint, dataDir string, splits []string, out 
 	if err != nil {
 		return nil, err
 	}
-	if n := ds.NumClasses(); n != len(info.Classes) {
+	// Without dataset.json (the reference layout) the data set does not say
+	// its classes; the model's are taken.
+	if n := ds.NumClasses(); n != len(info.Classes) && (n != 0 || ds.Manifest != nil) {
 		return nil, fmt.Errorf("test: %s has %d classes, the model in %s predicts %d", dataDir, n, checkpoint, len(info.Classes))
 	}
-	if len(splits) == 0 {
+	named := len(splits) > 0
+	if !named {
 		for _, s := range ds.Splits() {
 			if s != "train" && s != "val" {
 				splits = append(splits, s)
 			}
+		}
+	}
+	for _, s := range splits {
+		if _, err := ds.Split(s); err != nil {
+			return nil, fmt.Errorf("test: --split: %w", err)
 		}
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
@@ -164,11 +195,15 @@ func Test(ctx context.Context, checkpoint, dataDir string, splits []string, out 
 	setup := evalSetup{model: m, dev: dev, info: info, classes: info.Classes, ds: ds, batch: batch, spacing: spacingOf(ds, info.Size),
 		lossFn: loss.CrossEntropy{IgnoreIndex: loss.NoIgnore}} // the checkpoint does not record its training loss
 	start := time.Now()
-	tests, err := testSplitsOf(ctx, setup, splits, out, 3, nil)
+	tests, skipped, err := testSplitsOf(ctx, setup, splits, named, out, 3, nil)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("test: %w", err)
 	}
-	r := &report.Run{Title: fmt.Sprintf("%s tested on %s", info.Model, filepath.Base(filepath.Clean(dataDir))), Model: info.Model,
+	if len(tests) == 0 {
+		return nil, fmt.Errorf("test: %s has no split to test (every split but train and val, with masks): %s; name one with --split",
+			dataDir, strings.Join(skipped, "; "))
+	}
+	r := &report.Run{Notes: skipped, Title: fmt.Sprintf("%s tested on %s", info.Model, filepath.Base(filepath.Clean(dataDir))), Model: info.Model,
 		Params: m.NumParams(), Config: info, Data: dataDir, Device: dev.String(), Started: start, BestEpoch: info.Epoch,
 		Tests: tests, WallSeconds: time.Since(start).Seconds()}
 	return r, report.Write(out, *r)

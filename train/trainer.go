@@ -162,8 +162,18 @@ func New(opt Options) (*Trainer, error) {
 		return nil, fmt.Errorf("train: %s: the %s and %s splits must not be empty", opt.Data, opt.TrainSplit, opt.ValSplit)
 	}
 	ncls := t.ds.NumClasses()
-	if ncls < 2 {
-		return nil, fmt.Errorf("train: %s: need at least 2 classes, dataset.json lists %d", opt.Data, ncls)
+	if c := int(opt.Net.Classes); c > 0 {
+		if ncls > 0 && ncls != c {
+			return nil, fmt.Errorf("train: --classes %d, but %s/%s lists %d classes", c, opt.Data, data.ManifestFile, ncls)
+		}
+		ncls = c
+	}
+	switch {
+	case ncls == 0 && t.ds.Manifest == nil:
+		return nil, fmt.Errorf("train: %s has no %s naming its classes (%s layout): give their number, background included, with --classes N",
+			opt.Data, data.ManifestFile, t.ds.Layout)
+	case ncls < 2:
+		return nil, fmt.Errorf("train: %s: need at least 2 classes, %s lists %d", opt.Data, data.ManifestFile, ncls)
 	}
 	void, err := loss.CheckClasses(t.lossFn, ncls)
 	if err != nil {
