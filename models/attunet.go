@@ -81,7 +81,7 @@ func (m *AttUNet) level(i int, x *torch.Tensor) *torch.Tensor {
 	}
 	k := len(m.enc) - 2 - i // ups, atts and upConvs run deepest first
 	return m.upConvs[k].Forward(nn.Frame(x, func(x *torch.Tensor) *torch.Tensor {
-		skip := encode(x)
+		skip := nn.Frame(x, encode) // the pooled input dies here
 		up := nn.Frame(skip, func(skip *torch.Tensor) *torch.Tensor { return m.ups[k].Forward(m.level(i+1, skip)) })
 		return torch.Cat([]*torch.Tensor{m.atts[k].Merge(up, skip), up}, 1)
 	}))
