@@ -3,6 +3,8 @@ package infer_test
 import (
 	"bytes"
 	"encoding/binary"
+	"image"
+	"image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -149,4 +151,40 @@ func TestVolume4D(t *testing.T) {
 	assert.Contains(t, err.Error(), "fmri.nii")
 	assert.Contains(t, err.Error(), "2 frames")
 	assert.NoFileExists(t, filepath.Join(dir, "fmri_mask.nii"))
+}
+
+// Fault test of the label-volume and mask write paths: an output whose
+// directory cannot be made is an error naming it; a prediction refused
+// (an infinite voxel) leaves an existing output as it was.
+func TestVolumeWriteFaults(t *testing.T) {
+	p, err := infer.NewPredictor(modelFile(t, models.DefaultNormalization()), torch.CPU)
+	require.NoError(t, err)
+	defer p.Close()
+	dir := t.TempDir()
+	in := filepath.Join(dir, "head.nii")
+	writeNIfTI(t, in, []int{40, 40, 4}, head())
+	blocker := filepath.Join(dir, "file")
+	require.NoError(t, os.WriteFile(blocker, []byte("x"), 0o644))
+	err = p.File(in, filepath.Join(blocker, "mask.nii.gz"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), blocker)
+
+	img := filepath.Join(dir, "slice.png")
+	f, err := os.Create(img)
+	require.NoError(t, err)
+	require.NoError(t, png.Encode(f, image.NewGray(image.Rect(0, 0, 20, 20))))
+	require.NoError(t, f.Close())
+	err = p.File(img, filepath.Join(blocker, "mask.png"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), blocker)
+
+	out := filepath.Join(dir, "kept.nii")
+	require.NoError(t, os.WriteFile(out, []byte("old"), 0o644))
+	v := head()
+	v[0] = float32(math.Inf(-1))
+	writeNIfTI(t, in, []int{40, 40, 4}, v)
+	require.Error(t, p.File(in, out))
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	assert.Equal(t, "old", string(b))
 }
