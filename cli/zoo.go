@@ -37,6 +37,7 @@ func zooCommand() *cli.Command {
 			&cli.BoolFlag{Name: "aug", Usage: "the SAS augmentation (colour jitter p=.8, Gaussian blur p=.5)"},
 			&cli.BoolFlag{Name: "geometric", Usage: "flips, rotation, affine and elastic augmentation"},
 			&cli.StringFlag{Name: "size", Usage: "train and test at HxW (default: the data's size)"},
+			&cli.BoolFlag{Name: "fit-size", Usage: "a model that cannot take --size trains at the next size it takes (recorded), not a failure row"},
 			&cli.Float64Flag{Name: "width-scale", Value: 0.25, Usage: "every model's width is max(1, round(reference width × F))"},
 			&cli.IntFlag{Name: "workers", Usage: "data loading goroutines per model (default GOMAXPROCS)"},
 			&cli.IntFlag{Name: "limit-batches", Usage: "cap batches per epoch (smoke tests)"},
@@ -60,7 +61,7 @@ func zooCommand() *cli.Command {
 				Protocol: zoo.Protocol{Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), Optimizer: c.String("optimizer"),
 					Decay: c.Float64("weight-decay"), Poly: c.Bool("poly"), Loss: c.String("loss"), Aug: c.Bool("aug"),
 					Geometric: c.Bool("geometric"), Size: size, WidthScale: c.Float64("width-scale"), Seed: c.Uint64("seed"),
-					LimitBatches: c.Int("limit-batches")},
+					LimitBatches: c.Int("limit-batches"), FitSize: c.Bool("fit-size")},
 				Device: c.String("device"), Threads: c.Int("threads"), Workers: c.Int("workers"), Exe: exe,
 				Timeout: c.Duration("model-timeout"), RetryFailed: c.Bool("retry-failed"),
 				OnEvent: zooProgress(c),
@@ -90,8 +91,10 @@ func zooProgress(c *cli.Context) func(zoo.Event) {
 			fmt.Fprintf(w, "zoo: %s\n", e.Message)
 		case "model":
 			fmt.Fprintf(w, "%s: training at width %d, %s parameters%s\n", tag, e.Width, humanParams(e.Params), eta(" (zoo ETA %s)", e.ZooETA))
-			if e.Message != "" {
-				fmt.Fprintf(w, "%s: %s\n", tag, e.Message)
+			for _, m := range strings.Split(e.Message, "\n") {
+				if m != "" {
+					fmt.Fprintf(w, "%s: %s\n", tag, m)
+				}
 			}
 		case "epoch":
 			r := e.Record

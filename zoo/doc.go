@@ -13,7 +13,9 @@
 // at least 16 for the SE gates of scseunet): its constructor says so, and
 // ResolveWidth then takes the next width up that it builds (rounded up to
 // a multiple of 2, 4, 8, … in turn), recording why in the row. A size the
-// model cannot take (models.Spec.CheckSize) is a failure row, not an error.
+// model cannot take (models.Spec.CheckSize: a multiple, a minimum) is a
+// failure row, not an error; with Protocol.FitSize the model trains and is
+// tested at the next size it takes instead (FitSize), recorded in its row.
 //
 // # Child processes
 //

@@ -42,6 +42,11 @@ type Row struct {
 	Width     int64  `json:"width"`
 	RefWidth  int64  `json:"reference_width"`
 	WidthNote string `json:"width_note,omitempty"`
+	// Size is the input size trained and tested, {height, width}: the
+	// protocol's, or with Protocol.FitSize the size the model takes, and
+	// SizeNote why.
+	Size     [2]int `json:"size"`
+	SizeNote string `json:"size_note,omitempty"`
 	// Params is the trainable parameter count at Width, RefParams the
 	// reference's (3 input channels, 2 classes).
 	Params    int64 `json:"params"`

@@ -230,6 +230,9 @@ func (p Protocol) summary() string {
 		b.WriteString(", no augmentation")
 	}
 	fmt.Fprintf(&b, ", width scale %g, seed %d", p.WidthScale, p.Seed)
+	if p.FitSize {
+		b.WriteString("; a model that cannot take the size trains at the next size it takes")
+	}
 	return b.String()
 }
 
@@ -302,6 +305,9 @@ func (t *Table) Markdown() string {
 		}
 		if r.WidthNote != "" {
 			notes = append(notes, fmt.Sprintf("**%s**: %s", r.Model, cell(r.WidthNote)))
+		}
+		if r.SizeNote != "" {
+			notes = append(notes, fmt.Sprintf("**%s**: %s", r.Model, cell(r.SizeNote)))
 		}
 		var bg []string
 		for _, s := range r.Tests {

@@ -43,6 +43,10 @@ type Protocol struct {
 	Seed       uint64  `json:"seed"`
 	// LimitBatches, when positive, caps the batches of an epoch.
 	LimitBatches int `json:"limit_batches,omitempty"`
+	// FitSize trains a model that cannot take Size at the smallest size
+	// it takes that is at least Size (FitSize), recorded in its row,
+	// instead of giving it a failure row.
+	FitSize bool `json:"fit_size,omitempty"`
 }
 
 func (p *Protocol) defaults() {
@@ -278,6 +282,19 @@ func newRun(opt Options) (*zooRun, error) {
 	return z, nil
 }
 
+// FitSize is the smallest input size at least size that spec takes: each
+// side rounded up to a multiple of spec.Multiple, and at least its
+// minimum.
+func FitSize(spec models.Spec, size [2]int) [2]int {
+	m, lo := int(max(spec.Multiple, 1)), int(spec.MinSide())
+	var out [2]int
+	for i, v := range size {
+		v = max(v, lo)
+		out[i] = (v + m - 1) / m * m
+	}
+	return out
+}
+
 // Select resolves a --models list: nil, empty or "all" is every
 // registered model; otherwise the named ones (each registered), in the
 // registry's order, without repeats.
@@ -447,8 +464,13 @@ func (z *zooRun) model(ctx context.Context, k int, name string) (Row, error) {
 		r.Finished = time.Now().UTC()
 		return r, nil
 	}
+	r.Size = p.Size
 	if err := spec.CheckSize(int64(p.Size[0]), int64(p.Size[1])); err != nil {
-		return fail(ReasonSize, err.Error())
+		if !p.FitSize {
+			return fail(ReasonSize, err.Error())
+		}
+		r.Size = FitSize(spec, p.Size)
+		r.SizeNote = fmt.Sprintf("trained and tested at %d×%d, not %d×%d: %v", r.Size[0], r.Size[1], p.Size[0], p.Size[1], err)
 	}
 	w, err := ResolveWidth(spec, p.WidthScale, z.cfg)
 	r.Width, r.Params, r.WidthNote = w.Width, w.Params, w.Note
@@ -469,13 +491,13 @@ func (z *zooRun) model(ctx context.Context, k int, name string) (Row, error) {
 	}
 	z.curStart = time.Now()
 	z.emit(Event{Kind: "model", K: k + 1, N: n, Model: name, Width: r.Width, Params: r.Params, Epochs: p.Epochs,
-		ZooETA: z.zooETA(0, true), Message: r.WidthNote})
+		ZooETA: z.zooETA(0, true), Message: strings.TrimSpace(r.WidthNote + "\n" + r.SizeNote)})
 	log, err := os.OpenFile(filepath.Join(dir, LogFile), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return r, fmt.Errorf("zoo: %w", err)
 	}
 	defer log.Close()
-	args := z.trainArgs(name, r.Width, dir, resume)
+	args := z.trainArgs(name, r.Width, r.Size, dir, resume)
 	fmt.Fprintf(log, "=== %s: jmedseg %s\n", time.Now().UTC().Format(time.RFC3339), strings.Join(args, " "))
 
 	mctx, cancel := ctx, context.CancelFunc(func() {})
@@ -557,12 +579,12 @@ func classify(ex Exit, timedOut bool, timeout time.Duration) (string, string) {
 	return ReasonError, msg
 }
 
-func (z *zooRun) trainArgs(name string, width int64, dir string, resume bool) []string {
+func (z *zooRun) trainArgs(name string, width int64, size [2]int, dir string, resume bool) []string {
 	p := z.table.Protocol
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 	a := []string{"train", "--model", name, "--data", z.opt.Data, "--out", dir, "--json",
 		"--epochs", strconv.Itoa(p.Epochs), "--batch", strconv.Itoa(p.Batch), "--lr", f(p.LR), "--optimizer", p.Optimizer,
-		"--loss", p.Loss, "--size", fmt.Sprintf("%dx%d", p.Size[0], p.Size[1]),
+		"--loss", p.Loss, "--size", fmt.Sprintf("%dx%d", size[0], size[1]),
 		"--seed", strconv.FormatUint(p.Seed, 10), "--device", z.opt.Device}
 	if width > 0 {
 		a = append(a, "--width", strconv.FormatInt(width, 10))

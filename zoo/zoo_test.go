@@ -580,3 +580,36 @@ func TestExecRunner(t *testing.T) {
 	_, err = ExecRunner{Exe: "/nonexistent/jmedseg"}.Run(context.Background(), nil, nil, nil)
 	assert.ErrorContains(t, err, "/nonexistent/jmedseg")
 }
+
+func TestFitSize(t *testing.T) {
+	spec := func(mult, min int64) models.Spec { return models.Spec{Multiple: mult, MinSize: min} }
+	assert.Equal(t, [2]int{64, 64}, FitSize(spec(32, 0), [2]int{48, 48}))
+	assert.Equal(t, [2]int{192, 192}, FitSize(spec(32, 192), [2]int{128, 128}))
+	assert.Equal(t, [2]int{192, 224}, FitSize(spec(32, 192), [2]int{128, 200}))
+	assert.Equal(t, [2]int{128, 128}, FitSize(spec(16, 0), [2]int{128, 128}), "a size it takes stays")
+	assert.Equal(t, [2]int{37, 53}, FitSize(spec(1, 0), [2]int{37, 53}))
+}
+
+func TestRunFitSize(t *testing.T) {
+	ds := makeData(t)
+	fr := &fakeRunner{t: t, behaviour: map[string]string{"setr": "ok", "unet": "ok"}}
+	opt := Options{Data: ds, Out: t.TempDir(), Models: []string{"setr,unet"}, Runner: fr,
+		Protocol: Protocol{Epochs: 2, Size: [2]int{48, 48}, WidthScale: 1.0 / 64, FitSize: true}}
+	tab, err := Run(context.Background(), opt)
+	require.NoError(t, err)
+	setr, unet := rowOf(t, *tab, "setr"), rowOf(t, *tab, "unet")
+	assert.Equal(t, StatusOK, setr.Status)
+	assert.Equal(t, [2]int{64, 64}, setr.Size)
+	assert.Contains(t, setr.SizeNote, "trained and tested at 64×64, not 48×48")
+	assert.Equal(t, [2]int{48, 48}, unet.Size)
+	assert.Empty(t, unet.SizeNote)
+	for _, c := range fr.calls {
+		if c[0] == "train" {
+			assert.Equal(t, map[string]string{"setr": "64x64", "unet": "48x48"}[arg(c, "--model")], arg(c, "--size"))
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(opt.Out, MarkdownFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "**setr**: trained and tested at 64×64, not 48×48")
+	assert.Contains(t, string(md), "a model that cannot take the size trains at the next size it takes")
+}
