@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -40,12 +39,12 @@ func newPSP(in, out int64, bins ...int64) *psp {
 
 func (p *psp) Forward(x *torch.Tensor) *torch.Tensor { return block.Pyramid(x, p.pools...) }
 
-// Every block equals its twin in testdata/twin.py (the reference's layout
+// Every block equals its twin in internal/oracle/py/block_twins.py (the reference's layout
 // in PyTorch) given the same weights and inputs, in float64: keys and their
 // order, output, the gradients of every parameter and input, and in
 // training mode the running statistics afterwards.
 func TestMatchesPyTorch(t *testing.T) {
-	python := py.Python(t)
+	py.Python(t) // skip (or fail on CI) before building anything
 	type c = map[string]any
 	var cases []*twinCase
 	for _, tc := range []struct {
@@ -119,7 +118,7 @@ func TestMatchesPyTorch(t *testing.T) {
 	} {
 		cases = append(cases, prepare(t, tc.name, tc.cfg, tc.m, tc.in))
 	}
-	runTwins(t, python, cases)
+	runTwins(t, cases)
 	for _, pc := range cases {
 		t.Run(pc.name, func(t *testing.T) { pc.compare(t) })
 	}
@@ -134,20 +133,16 @@ type twinCase struct {
 	s    *torch.Scope
 }
 
-// runTwins runs every case's twin in one Python process (its start-up,
-// importing torch, is most of a case's time).
-func runTwins(t *testing.T, python string, cases []*twinCase) {
+// runTwins runs every case's twin (internal/oracle/py/block_twins.py) in
+// one Python process: its start-up, importing torch, is most of a case's
+// time.
+func runTwins(t *testing.T, cases []*twinCase) {
 	t.Helper()
-	d, err := filepath.Abs("testdata")
-	require.NoError(t, err)
-	args := []string{filepath.Join(d, "twin.py")}
+	var dirs []string
 	for _, c := range cases {
-		args = append(args, c.dir)
+		dirs = append(dirs, c.dir)
 	}
-	cmd := exec.Command(python, args...)
-	cmd.Dir = t.TempDir() // never the repository's torch/ folder, which shadows the module
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, string(out))
+	py.Run(t, "block_twins.py", dirs...)
 }
 
 // prepare builds a case's block in float64 and writes its state and

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,12 +24,12 @@ import (
 // difference is 0.
 const parityTol = 1e-9
 
-// Every encoder layout equals its PyTorch twin (testdata/twin.py) given the
+// Every encoder layout equals its PyTorch twin (internal/oracle/py/encoder_twins.py) given the
 // same weights, in float64: the same state-dict keys in the same order, the
 // same taps, the same gradient for every parameter, and in training mode
 // the same running statistics afterwards.
 func TestMatchesPyTorch(t *testing.T) {
-	python := py.Python(t)
+	py.Python(t) // skip (or fail on CI) before building anything
 	var cases []*twinCase
 	for _, tc := range []struct {
 		name string
@@ -83,14 +82,11 @@ func TestMatchesPyTorch(t *testing.T) {
 	}
 	// One Python process for every case: importing torch is most of a
 	// case's time.
-	args := []string{filepath.Join(testdata(t), "twin.py")}
+	var dirs []string
 	for _, c := range cases {
-		args = append(args, c.dir)
+		dirs = append(dirs, c.dir)
 	}
-	cmd := exec.Command(python, args...)
-	cmd.Dir = t.TempDir() // never the repository's torch/ folder, which shadows the module
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, string(out))
+	py.Run(t, "encoder_twins.py", dirs...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.compare(t) })
 	}
@@ -236,12 +232,6 @@ func requireClose(t *testing.T, want, got []float64, name string) {
 			t.Fatalf("%s: element %d differs: want %v got %v (|diff| %g)", name, i, want[i], got[i], d)
 		}
 	}
-}
-
-func testdata(t *testing.T) string {
-	d, err := filepath.Abs("testdata")
-	require.NoError(t, err)
-	return d
 }
 
 func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }

@@ -1,6 +1,6 @@
 """PyTorch twins of the encoders, for the Go parity tests.
 
-    twin.py DIR...
+    encoder_twins.py DIR...
 
 Each DIR/state.safetensors holds the Go encoder's state dict, with the key order
 ("order") and the configuration ("config", JSON) in its metadata;
@@ -16,42 +16,13 @@ names; the VGG is torchvision's make_layers. Plain torch, no torchvision.
 """
 import json
 import os
-import struct
 import sys
 import traceback
 
 import torch
 import torch.nn as nn
 
-DT = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64}
-NAME = {v: k for k, v in DT.items()}
-
-
-def read(path):
-    b = open(path, "rb").read()
-    n = struct.unpack("<Q", b[:8])[0]
-    header = json.loads(b[8:8 + n])
-    meta = header.pop("__metadata__", {})
-    base = 8 + n
-    out = {}
-    for k, v in header.items():
-        s, e = v["data_offsets"]
-        t = torch.frombuffer(bytearray(b[base + s:base + e]), dtype=DT[v["dtype"]]) if e > s else torch.empty(0, dtype=DT[v["dtype"]])
-        out[k] = t.reshape(v["shape"])
-    return out, meta
-
-
-def write(path, tensors):
-    header, blobs, off = {}, [], 0
-    for k, t in tensors.items():
-        raw = t.detach().contiguous().cpu().numpy().tobytes()
-        header[k] = {"dtype": NAME[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+from stio import read, write  # noqa: E402
 
 
 class NormLayer(nn.Module):

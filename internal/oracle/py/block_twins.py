@@ -1,6 +1,6 @@
 """PyTorch twins of the blocks, for the Go parity tests.
 
-    twin.py DIR...
+    block_twins.py DIR...
 
 Each DIR/state.safetensors holds the Go block's state dict, with the key order
 ("order") and the case ("config", JSON: kind and arguments) in its metadata;
@@ -13,7 +13,6 @@ of sum(y * sin(0..n-1)) for every parameter ("grad.NAME") and every input
 """
 import json
 import os
-import struct
 import sys
 import traceback
 
@@ -21,35 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-DT = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64}
-NAME = {v: k for k, v in DT.items()}
-
-
-def read(path):
-    b = open(path, "rb").read()
-    n = struct.unpack("<Q", b[:8])[0]
-    header = json.loads(b[8:8 + n])
-    meta = header.pop("__metadata__", {})
-    base = 8 + n
-    out = {}
-    for k, v in header.items():
-        s, e = v["data_offsets"]
-        t = torch.frombuffer(bytearray(b[base + s:base + e]), dtype=DT[v["dtype"]]) if e > s else torch.empty(0, dtype=DT[v["dtype"]])
-        out[k] = t.reshape(v["shape"])
-    return out, meta
-
-
-def write(path, tensors):
-    header, blobs, off = {}, [], 0
-    for k, t in tensors.items():
-        raw = t.detach().contiguous().cpu().numpy().tobytes()
-        header[k] = {"dtype": NAME[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+from stio import read, write  # noqa: E402
 
 
 class NormLayer(nn.Module):
