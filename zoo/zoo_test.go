@@ -568,14 +568,14 @@ func TestExecRunner(t *testing.T) {
 	assert.Contains(t, log.String(), "two\n")
 	assert.Contains(t, log.String(), "it broke")
 
-	// Cancelling interrupts the child with SIGINT, which it may handle.
+	// Cancelling interrupts the child with SIGINT, which it may handle (the
+	// child loops forever otherwise, so exit code 130 is the proof; no wall
+	// time is asserted, a loaded CI machine may be slow).
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	ex, err = r.Run(ctx, []string{"-c", `trap 'echo saved; exit 130' INT; echo ready; while :; do sleep 0.05; done`}, nil, &log)
 	require.NoError(t, err)
 	assert.Equal(t, 130, ex.Code)
-	assert.Less(t, time.Since(start), 4*time.Second)
 
 	_, err = ExecRunner{Exe: "/nonexistent/jmedseg"}.Run(context.Background(), nil, nil, nil)
 	assert.ErrorContains(t, err, "/nonexistent/jmedseg")
