@@ -1,9 +1,7 @@
 package models_test
 
 import (
-	"runtime"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -12,15 +10,6 @@ import (
 	"github.com/jmedseg/jmedseg/torch"
 	"github.com/jmedseg/jmedseg/torch/optim"
 )
-
-// settle collects garbage twice and waits for the cleanups that release
-// unreachable tensors (the safety net counted by torch.Leaked) to run.
-func settle() {
-	for i := 0; i < 2; i++ {
-		runtime.GC()
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // smallest is the model's declared test size of fewest pixels.
 func smallest(s models.Spec) [2]int64 {
@@ -38,13 +27,11 @@ func smallest(s models.Spec) [2]int64 {
 // net released (handles f lost without freeing). Garbage of earlier work is
 // collected before the count starts.
 func leakCheck(f func()) (live, leaked int64) {
-	settle()
+	l0 := torch.SettleLeaks()
 	n0, _ := torch.Live()
-	l0 := torch.Leaked()
 	f()
 	n1, _ := torch.Live()
-	settle()
-	return n1 - n0, torch.Leaked() - l0
+	return n1 - n0, torch.SettleLeaks() - l0
 }
 
 // The documented way to call a model, logits := m.Forward(x) with an

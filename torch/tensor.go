@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -38,6 +39,24 @@ var leaked atomic.Int64
 // Leaked counts tensors that were garbage collected without Free or a
 // closing Scope: each is a leak the safety net caught.
 func Leaked() int64 { return leaked.Load() }
+
+// SettleLeaks runs the garbage collector until the safety net has released
+// every unreachable tensor (the count Leaked reports stops changing over a
+// few collections) and returns Leaked. Leak tests call it before and after
+// the work they check, so that garbage of earlier work is not counted.
+func SettleLeaks() int64 {
+	prev, same := int64(-1), 0
+	for i := 0; i < 50 && same < 3; i++ {
+		runtime.GC()
+		time.Sleep(5 * time.Millisecond) // cleanups run on their own goroutine
+		if n := leaked.Load(); n == prev {
+			same++
+		} else {
+			prev, same = n, 0
+		}
+	}
+	return leaked.Load()
+}
 
 // Live reports the number of tensor handles alive in libtorch and the bytes
 // their elements span (a view counts its own elements).

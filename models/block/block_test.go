@@ -1,9 +1,7 @@
 package block_test
 
 import (
-	"runtime"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -164,8 +162,7 @@ func TestUnscopedForwardLeavesNothing(t *testing.T) {
 		block.NewUp(16, 8, 8), block.NewSE(8, block.Reduction(4)), block.NewSCSE(8, block.Reduction(2), block.Gate(block.SoftmaxAll)),
 		block.NewAttentionGate(8, 8, 4), block.NewASPP(8, 4, [3]int64{1, 2, 3}), block.NewPyramidPool(8, 4, 2), block.NewLinkNetDecoder(8, 4),
 	}
-	runtime.GC()
-	leaked0 := torch.Leaked()
+	leaked0 := torch.SettleLeaks()
 	for _, m := range mods {
 		require.NoError(t, m.Err())
 		m.Eval()
@@ -188,11 +185,7 @@ func TestUnscopedForwardLeavesNothing(t *testing.T) {
 		x.Free()
 		m.Free()
 	}
-	for i := 0; i < 3; i++ { // cleanups run after a collection, on their own goroutine
-		runtime.GC()
-		time.Sleep(10 * time.Millisecond)
-	}
-	assert.Equal(t, leaked0, torch.Leaked(), "nothing left for the safety net")
+	assert.Equal(t, leaked0, torch.SettleLeaks(), "nothing left for the safety net")
 }
 
 func TestPadTo(t *testing.T) {

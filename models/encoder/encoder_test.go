@@ -1,10 +1,8 @@
 package encoder_test
 
 import (
-	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -303,8 +301,7 @@ func TestUnscopedForwardLeavesNothing(t *testing.T) {
 		require.NoError(t, e.Err())
 		e.Eval()
 		x := torch.Randn([]int64{1, 3, 64, 64})
-		runtime.GC()
-		leaked0 := torch.Leaked()
+		leaked0 := torch.SettleLeaks()
 		n0, _ := torch.Live()
 		torch.NoGrad(func() {
 			ys := e.Split(x)
@@ -318,11 +315,7 @@ func TestUnscopedForwardLeavesNothing(t *testing.T) {
 		})
 		n1, _ := torch.Live()
 		assert.Equal(t, n0, n1)
-		for i := 0; i < 3; i++ { // cleanups run after a collection, on their own goroutine
-			runtime.GC()
-			time.Sleep(10 * time.Millisecond)
-		}
-		assert.Equal(t, leaked0, torch.Leaked(), "nothing left for the safety net")
+		assert.Equal(t, leaked0, torch.SettleLeaks(), "nothing left for the safety net")
 		x.Free()
 		e.Free()
 	}

@@ -1,10 +1,8 @@
 package encoder_test
 
 import (
-	"runtime"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -181,8 +179,7 @@ func TestHarDNetForwardBackwardAndLeaks(t *testing.T) {
 	e.Eval()
 	x := torch.Randn([]int64{1, 3, 64, 64})
 	defer x.Free()
-	runtime.GC()
-	leaked0 := torch.Leaked()
+	leaked0 := torch.SettleLeaks()
 	n0, _ = torch.Live()
 	torch.NoGrad(func() {
 		ys := e.Split(x)
@@ -196,9 +193,5 @@ func TestHarDNetForwardBackwardAndLeaks(t *testing.T) {
 	})
 	n1, _ = torch.Live()
 	assert.Equal(t, n0, n1)
-	for i := 0; i < 3; i++ {
-		runtime.GC()
-		time.Sleep(10 * time.Millisecond)
-	}
-	assert.Equal(t, leaked0, torch.Leaked(), "nothing left for the safety net")
+	assert.Equal(t, leaked0, torch.SettleLeaks(), "nothing left for the safety net")
 }
