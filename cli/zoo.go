@@ -22,7 +22,7 @@ func zooCommand() *cli.Command {
 		Description: "Each model trains in its own `jmedseg train` process (so each row's peak memory is its own and a crash " +
 			"stops only that model), in OUT/<model>/. Finished models are skipped when the command is run again; a model " +
 			"that fails gets a row saying why. Widths are max(1, round(reference width × --width-scale)), rounded up where " +
-			"a model needs it.",
+			"a model needs it (and at least --min-width).",
 		Flags: withCommon(
 			&cli.StringFlag{Name: "data", Required: true, Usage: "data set directory"},
 			&cli.StringFlag{Name: "out", Required: true, Usage: "zoo directory (zoo.md, zoo.json, figures, a run directory per model)"},
@@ -37,6 +37,7 @@ func zooCommand() *cli.Command {
 			&cli.BoolFlag{Name: "aug", Usage: "the SAS augmentation (colour jitter p=.8, Gaussian blur p=.5)"},
 			&cli.BoolFlag{Name: "geometric", Usage: "flips, rotation, affine and elastic augmentation"},
 			&cli.StringFlag{Name: "size", Usage: "train and test at HxW (default: the data's size)"},
+			&cli.Int64Flag{Name: "min-width", Usage: "a floor under every scaled width (never above the model's reference width)"},
 			&cli.BoolFlag{Name: "fit-size", Usage: "a model that cannot take --size trains at the next size it takes (recorded), not a failure row"},
 			&cli.Float64Flag{Name: "width-scale", Value: 0.25, Usage: "every model's width is max(1, round(reference width × F))"},
 			&cli.IntFlag{Name: "workers", Usage: "data loading goroutines per model (default GOMAXPROCS)"},
@@ -60,7 +61,7 @@ func zooCommand() *cli.Command {
 				Data: c.String("data"), Out: c.String("out"), Models: []string{c.String("models")},
 				Protocol: zoo.Protocol{Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), Optimizer: c.String("optimizer"),
 					Decay: c.Float64("weight-decay"), Poly: c.Bool("poly"), Loss: c.String("loss"), Aug: c.Bool("aug"),
-					Geometric: c.Bool("geometric"), Size: size, WidthScale: c.Float64("width-scale"), Seed: c.Uint64("seed"),
+					Geometric: c.Bool("geometric"), Size: size, WidthScale: c.Float64("width-scale"), MinWidth: c.Int64("min-width"), Seed: c.Uint64("seed"),
 					LimitBatches: c.Int("limit-batches"), FitSize: c.Bool("fit-size")},
 				Device: c.String("device"), Threads: c.Int("threads"), Workers: c.Int("workers"), Exe: exe,
 				Timeout: c.Duration("model-timeout"), RetryFailed: c.Bool("retry-failed"),

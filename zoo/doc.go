@@ -8,7 +8,9 @@
 // Every model gets the same seed, epochs, batch, optimizer, learning rate
 // and schedule, loss, augmentation, input size and batch cap (Protocol).
 // Models differ in their reference width, so one width scale applies to
-// all: width = max(1, round(DefaultWidth × scale)) (ScaleWidth). A model
+// all: width = max(1, round(DefaultWidth × scale)) (ScaleWidth), with an
+// optional floor (WidthRule.Min, at most the reference width) so that the
+// models with a small reference width keep a usable one. A model
 // may refuse that width (a multiple of 16 for setr and the OneNet family,
 // at least 16 for the SE gates of scseunet): its constructor says so, and
 // ResolveWidth then takes the next width up that it builds (rounded up to

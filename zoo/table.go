@@ -229,7 +229,11 @@ func (p Protocol) summary() string {
 	default:
 		b.WriteString(", no augmentation")
 	}
-	fmt.Fprintf(&b, ", width scale %g, seed %d", p.WidthScale, p.Seed)
+	fmt.Fprintf(&b, ", width scale %g", p.WidthScale)
+	if p.MinWidth > 0 {
+		fmt.Fprintf(&b, " (width at least %d)", p.MinWidth)
+	}
+	fmt.Fprintf(&b, ", seed %d", p.Seed)
 	if p.FitSize {
 		b.WriteString("; a model that cannot take the size trains at the next size it takes")
 	}
@@ -247,8 +251,12 @@ func (t *Table) Markdown() string {
 	fmt.Fprintf(&b, "Every model trained with one protocol, then its best checkpoint (by validation foreground Dice) tested on every "+
 		"test split. Written by `jmedseg zoo` %s; rows: %s.\n\n", t.Written.Format("2006-01-02 15:04 UTC"), t.tally())
 	p := t.Protocol
-	fmt.Fprintf(&b, "- **Protocol:** %s. Each model's width is max(1, round(reference width × %g)), rounded up where a "+
-		"model needs it (see the notes).\n", p.summary(), p.WidthScale)
+	rule := fmt.Sprintf("max(1, round(reference width × %g))", p.WidthScale)
+	if p.MinWidth > 1 {
+		rule = fmt.Sprintf("max(%d, round(reference width × %g)), at most the reference width", p.MinWidth, p.WidthScale)
+	}
+	fmt.Fprintf(&b, "- **Protocol:** %s. Each model's width is %s, rounded up where a model needs it (see the notes).\n",
+		p.summary(), rule)
 	m := t.Machine
 	mach := fmt.Sprintf("%s/%s, %d CPUs", m.OS, m.Arch, m.CPUs)
 	if m.CPU != "" {

@@ -17,6 +17,24 @@ func ScaleWidth(def int64, scale float64) int64 {
 	return max(1, int64(math.Round(float64(def)*scale)))
 }
 
+// WidthRule is a zoo's width rule: ScaleWidth by Scale, then at least
+// Min (but never above the reference width), so that models with a small
+// reference width are not scaled to nothing.
+type WidthRule struct {
+	Scale float64
+	Min   int64
+}
+
+// Of is the rule's width for a reference width def: max(Min,
+// ScaleWidth(def, Scale)), at most def; 0 when def ≤ 0.
+func (r WidthRule) Of(def int64) int64 {
+	w := ScaleWidth(def, r.Scale)
+	if w <= 0 {
+		return 0
+	}
+	return min(def, max(w, r.Min))
+}
+
 // WidthCandidates are the widths ResolveWidth tries, in order: w, then w
 // rounded up to a multiple of 2, 4, 8, … (each only when larger than the
 // one before and at most def), then def itself. w ≤ 0 (the default) gives
@@ -44,7 +62,7 @@ func WidthCandidates(w, def int64) []int64 {
 type Width struct {
 	// Width is the base width passed to the model; 0 is its default.
 	Width int64 `json:"width"`
-	// Scaled is what ScaleWidth gave, before any rounding up.
+	// Scaled is what the WidthRule gave, before any rounding up.
 	Scaled int64 `json:"scaled_width"`
 	// Params is the trainable parameter count at Width for the data's
 	// channels and classes.
@@ -54,12 +72,12 @@ type Width struct {
 }
 
 // ResolveWidth builds the model (spec.Build) at the widths
-// WidthCandidates gives for spec's default width and scale, with cfg's
-// channels and classes, and returns the first it accepts with its
-// parameter count. When none builds, the error is the one for the scaled
+// WidthCandidates gives for the rule's width of spec's default width, with
+// cfg's channels and classes, and returns the first it accepts with its
+// parameter count. When none builds, the error is the one for the rule's
 // width.
-func ResolveWidth(spec models.Spec, scale float64, cfg models.Config) (Width, error) {
-	scaled := ScaleWidth(spec.DefaultWidth, scale)
+func ResolveWidth(spec models.Spec, rule WidthRule, cfg models.Config) (Width, error) {
+	scaled := rule.Of(spec.DefaultWidth)
 	var first error
 	for _, w := range WidthCandidates(scaled, spec.DefaultWidth) {
 		c := cfg

@@ -38,8 +38,10 @@ type Protocol struct {
 	// data's own size (resolved when the zoo runs, and recorded).
 	Size [2]int `json:"size"`
 	// WidthScale scales every model's reference width (see ScaleWidth); 0
-	// is 1, the reference widths.
+	// is 1, the reference widths. MinWidth, when positive, is a floor
+	// under the scaled width (never above the reference's; WidthRule).
 	WidthScale float64 `json:"width_scale"`
+	MinWidth   int64   `json:"min_width,omitempty"`
 	Seed       uint64  `json:"seed"`
 	// LimitBatches, when positive, caps the batches of an epoch.
 	LimitBatches int `json:"limit_batches,omitempty"`
@@ -86,6 +88,8 @@ func (p Protocol) validate() error {
 		return fmt.Errorf("zoo: --width-scale %g: must be positive", p.WidthScale)
 	case p.Size[0] < 0 || p.Size[1] < 0:
 		return fmt.Errorf("zoo: --size %dx%d: must be positive", p.Size[0], p.Size[1])
+	case p.MinWidth < 0:
+		return fmt.Errorf("zoo: --min-width %d: must not be negative", p.MinWidth)
 	case p.LimitBatches < 0:
 		return fmt.Errorf("zoo: --limit-batches %d: must not be negative", p.LimitBatches)
 	}
@@ -472,7 +476,7 @@ func (z *zooRun) model(ctx context.Context, k int, name string) (Row, error) {
 		r.Size = FitSize(spec, p.Size)
 		r.SizeNote = fmt.Sprintf("trained and tested at %d×%d, not %d×%d: %v", r.Size[0], r.Size[1], p.Size[0], p.Size[1], err)
 	}
-	w, err := ResolveWidth(spec, p.WidthScale, z.cfg)
+	w, err := ResolveWidth(spec, WidthRule{Scale: p.WidthScale, Min: p.MinWidth}, z.cfg)
 	r.Width, r.Params, r.WidthNote = w.Width, w.Params, w.Note
 	if err != nil {
 		r.Width = w.Scaled

@@ -42,6 +42,22 @@ func TestScaleWidth(t *testing.T) {
 	}
 }
 
+func TestWidthRule(t *testing.T) {
+	r := WidthRule{Scale: 0.125, Min: 8}
+	assert.Equal(t, int64(8), r.Of(64))
+	assert.Equal(t, int64(8), r.Of(32), "4, raised to the floor")
+	assert.Equal(t, int64(8), r.Of(16))
+	assert.Equal(t, int64(4), r.Of(4), "never above the reference width")
+	assert.Equal(t, int64(128), r.Of(1024))
+	assert.Equal(t, int64(0), r.Of(0))
+	assert.Equal(t, int64(2), WidthRule{Scale: 0.125}.Of(16), "no floor: the brief rule")
+	w, err := ResolveWidth(models.Spec{Name: "lin", DefaultWidth: 16, Build: func(c models.Config) (nn.Module, error) {
+		return nn.NewLinear(1, c.Width), nil
+	}}, r, models.Config{InChannels: 1, Classes: 2})
+	require.NoError(t, err)
+	assert.Equal(t, Width{Width: 8, Scaled: 8, Params: 16}, w)
+}
+
 func TestWidthCandidates(t *testing.T) {
 	assert.Equal(t, []int64{4, 8, 16, 32, 64}, WidthCandidates(4, 64))
 	assert.Equal(t, []int64{3, 4, 8, 16, 32, 64}, WidthCandidates(3, 64))
@@ -59,7 +75,7 @@ func TestResolveWidth(t *testing.T) {
 		require.True(t, ok, name)
 		return s
 	}
-	w, err := ResolveWidth(spec("unet"), 0.0625, cfg)
+	w, err := ResolveWidth(spec("unet"), WidthRule{Scale: 0.0625}, cfg)
 	require.NoError(t, err)
 	assert.Equal(t, Width{Width: 4, Scaled: 4, Params: w.Params}, w)
 	m, err := models.New("unet", models.Config{InChannels: 1, Classes: 2, Width: 4})
@@ -69,7 +85,7 @@ func TestResolveWidth(t *testing.T) {
 
 	// setr's width is its embedding, a multiple of its 16 heads: 1024/128
 	// = 8 is rounded up to 16, and the row says why.
-	w, err = ResolveWidth(spec("setr"), 1.0/128, cfg)
+	w, err = ResolveWidth(spec("setr"), WidthRule{Scale: 1.0 / 128}, cfg)
 	require.NoError(t, err)
 	assert.Equal(t, int64(16), w.Width)
 	assert.Equal(t, int64(8), w.Scaled)
@@ -84,17 +100,17 @@ func TestResolveWidth(t *testing.T) {
 		}
 		return nn.NewLinear(c.InChannels, c.Width), nil
 	}}
-	w, err = ResolveWidth(threes, 0.5, cfg) // 6
+	w, err = ResolveWidth(threes, WidthRule{Scale: 0.5}, cfg) // 6
 	require.NoError(t, err)
 	assert.Equal(t, Width{Width: 6, Scaled: 6, Params: 6 + 6}, w)
-	w, err = ResolveWidth(threes, 1.0/3, cfg) // 4, then 8 (not a multiple of 3), then 12
+	w, err = ResolveWidth(threes, WidthRule{Scale: 1.0 / 3}, cfg) // 4, then 8 (not a multiple of 3), then 12
 	require.NoError(t, err)
 	assert.Equal(t, int64(12), w.Width)
 	assert.Contains(t, w.Note, "models: threes: width 4 is not a multiple of 3")
 	never := models.Spec{Name: "never", DefaultWidth: 8, Build: func(models.Config) (nn.Module, error) {
 		return nil, errors.New("no")
 	}}
-	_, err = ResolveWidth(never, 0.5, cfg)
+	_, err = ResolveWidth(never, WidthRule{Scale: 0.5}, cfg)
 	assert.ErrorContains(t, err, "no width from 4 up to 8 builds: models: never: no")
 }
 
@@ -157,7 +173,7 @@ func TestProtocolDefaults(t *testing.T) {
 	assert.Equal(t, "sgd", p.Optimizer)
 	for flag, bad := range map[string]Protocol{
 		"--epochs": {Epochs: -1}, "--width-scale": {WidthScale: -2}, "--optimizer": {Optimizer: "lion"},
-		"--batch": {Batch: -3}, "--lr": {LR: -1}, "--limit-batches": {LimitBatches: -1},
+		"--batch": {Batch: -3}, "--lr": {LR: -1}, "--limit-batches": {LimitBatches: -1}, "--min-width": {MinWidth: -1},
 	} {
 		bad.defaults()
 		assert.ErrorContains(t, bad.validate(), flag)
@@ -594,7 +610,7 @@ func TestRunFitSize(t *testing.T) {
 	ds := makeData(t)
 	fr := &fakeRunner{t: t, behaviour: map[string]string{"setr": "ok", "unet": "ok"}}
 	opt := Options{Data: ds, Out: t.TempDir(), Models: []string{"setr,unet"}, Runner: fr,
-		Protocol: Protocol{Epochs: 2, Size: [2]int{48, 48}, WidthScale: 1.0 / 64, FitSize: true}}
+		Protocol: Protocol{Epochs: 2, Size: [2]int{48, 48}, WidthScale: 1.0 / 64, MinWidth: 8, FitSize: true}}
 	tab, err := Run(context.Background(), opt)
 	require.NoError(t, err)
 	setr, unet := rowOf(t, *tab, "setr"), rowOf(t, *tab, "unet")
@@ -606,10 +622,14 @@ func TestRunFitSize(t *testing.T) {
 	for _, c := range fr.calls {
 		if c[0] == "train" {
 			assert.Equal(t, map[string]string{"setr": "64x64", "unet": "48x48"}[arg(c, "--model")], arg(c, "--size"))
+			assert.Equal(t, map[string]string{"setr": "16", "unet": "8"}[arg(c, "--model")], arg(c, "--width"), "1024/64 and max(8, 64/64)")
 		}
 	}
 	md, err := os.ReadFile(filepath.Join(opt.Out, MarkdownFile))
 	require.NoError(t, err)
 	assert.Contains(t, string(md), "**setr**: trained and tested at 64×64, not 48×48")
 	assert.Contains(t, string(md), "a model that cannot take the size trains at the next size it takes")
+	assert.Contains(t, string(md), "width scale 0.015625 (width at least 8)")
+	assert.Contains(t, string(md), "max(8, round(reference width × 0.015625)), at most the reference width")
+	assert.Equal(t, int64(8), unet.Width)
 }
