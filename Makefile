@@ -15,7 +15,7 @@ export CGO_LDFLAGS := -L$(LIBTORCH)/lib -Wl,-rpath,$(LIBTORCH)/lib $(CUDA_LIBS) 
 CMAKE_PREFIX := -DCMAKE_PREFIX_PATH=$(LIBTORCH) $(if $(CXX11_ABI),-DCMAKE_CXX_FLAGS=$(ABI_FLAG),)
 endif
 
-.PHONY: all setup build test test-go test-race test-c test-torch2 vet bench bench-ops brain clean
+.PHONY: zoo all setup build test test-go test-race test-c test-torch2 vet bench bench-ops brain clean
 
 all: build
 
@@ -112,3 +112,13 @@ brain: build
 
 clean:
 	rm -rf bin $(BUILD)
+
+# The zoo comparison: every registered model with one protocol on the default
+# brain data (runs/zoo/zoo.md, zoo.json, figures). About 32 minutes on an
+# idle 2-core machine (measured at 1 epoch: 174 s for all 33; hrnet is the
+# slowest); finished models are skipped on a rerun.
+ZOO_RUN ?= runs/zoo
+zoo: build
+	test -d $(BRAIN_DATA) || bin/jmedseg data prepare --out $(BRAIN_DATA)
+	bin/jmedseg zoo --data $(BRAIN_DATA) --out $(ZOO_RUN) --size 128x128 --fit-size --width-scale 0.125 --min-width 8 \
+	  --epochs 16 --batch 8 --lr 3e-3 --poly --loss ce:0.5+dice:0.5 --seed 1 --threads 2
