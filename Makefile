@@ -103,12 +103,13 @@ bench-ops: setup test-c
 # (width 16, 128x128, SAS colour/blur and geometric augmentation, poly
 # schedule, CE + Dice), test it on the held-out slab and the second subject,
 # and write the report to runs/brain/report.md. A few minutes on 2 cores.
+# Rerunning replaces the last main job's run (--force), as the target says.
 BRAIN_DATA ?= datasets/brain
 BRAIN_RUN ?= runs/brain
 brain: build
 	bin/jmedseg data prepare --out $(BRAIN_DATA) --force
 	bin/jmedseg train --model unet --data $(BRAIN_DATA) --out $(BRAIN_RUN) --width 16 --epochs 30 --batch 8 \
-	  --lr 3e-3 --poly --aug --geometric --loss ce:0.5+dice:0.5 --threads 2 --seed 1
+	  --lr 3e-3 --poly --aug --geometric --loss ce:0.5+dice:0.5 --threads 2 --seed 1 --force
 
 clean:
 	rm -rf bin $(BUILD)
