@@ -1,6 +1,7 @@
 package models
 
 import (
+	"github.com/jmedseg/jmedseg/models/block"
 	"github.com/jmedseg/jmedseg/models/encoder"
 	"github.com/jmedseg/jmedseg/torch"
 	"github.com/jmedseg/jmedseg/torch/nn"
@@ -54,7 +55,7 @@ func newHRNetStage(stage, outputs int, c int64) *hrnetStage {
 			default:
 				f = nn.Seq()
 				for k := 0; k < i-j-1; k++ {
-					f.Append(nn.Seq(cbr(c<<j, c<<j, 3, nn.Stride(2), nn.Padding(1), nn.NoBias())...))
+					f.Append(nn.Seq(block.CBR(c<<j, c<<j, 3, block.Stride(2), block.Padding(1), block.NoBias())...))
 				}
 				f.Append(nn.Seq(nn.NewConv2d(c<<j, c<<i, 3, nn.Stride(2), nn.Padding(1), nn.NoBias()), nn.NewBatchNorm2d(c<<i)))
 			}
@@ -140,7 +141,7 @@ func NewHRNet(c Config) *HRNet {
 		m.layer1.Append(encoder.NewBottleneck(4*s, s, 1, 1, nil))
 	}
 	step := func(in, out, stride int64) *nn.Sequential {
-		return nn.Seq(cbr(in, out, 3, nn.Stride(stride), nn.Padding(1), nn.NoBias())...)
+		return nn.Seq(block.CBR(in, out, 3, block.Stride(stride), block.Padding(1), block.NoBias())...)
 	}
 	m.transition1[0] = step(4*s, w, 1)
 	m.transition1[1] = step(4*s, 2*w, 2)

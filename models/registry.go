@@ -148,11 +148,4 @@ func (s Spec) MinSide() int64 {
 	return s.Multiple
 }
 
-// cbr is conv + BatchNorm + ReLU, the zoo's commonest block. The ReLU works
-// in place, as the PyTorch twins' ReLU(inplace=True): BatchNorm's backward
-// does not need its output.
-func cbr(in, out, k int64, opts ...nn.Option) []nn.Module {
-	return []nn.Module{nn.NewConv2d(in, out, k, opts...), nn.NewBatchNorm2d(out), nn.ReLUInPlace()}
-}
-
 func itoa(i int) string { return strconv.Itoa(i) }

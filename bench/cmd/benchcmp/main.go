@@ -88,10 +88,9 @@ func zooPlan() []row {
 	var out []row
 	for _, name := range models.Names() {
 		s, _ := models.Lookup(name)
-		w := max(s.DefaultWidth/4, s.TestWidth, 1)
-		if s.Multiple > 1 {
-			w = max(w/s.TestWidth*s.TestWidth, s.TestWidth) // widths keep the test width's divisibility
-		}
+		// A multiple of the test width keeps the divisibility a model's
+		// width needs (u2net's 4, onenet's 16).
+		w := max(s.DefaultWidth/4/s.TestWidth*s.TestWidth, s.TestWidth)
 		size := max(int64(128), s.MinSide())
 		if m := s.Multiple; m > 1 {
 			size = (size + m - 1) / m * m
