@@ -1,7 +1,6 @@
 package models
 
 import (
-	"fmt"
 	"strconv"
 
 	"github.com/jmedseg/jmedseg/models/block"
@@ -203,30 +202,11 @@ func NewCSNet(c Config, o CSNetOptions) *CSNet {
 	}
 	m.final = nn.Register(b, "final", nn.NewConv2d(w, c.Classes, 1))
 	if err := m.Err(); err == nil {
-		m.initWeights()
+		// The reference's initialize_weights: Kaiming-normal convolution
+		// weights (fan in, gain √2), zero biases.
+		heInit("csnet", &m.Base, nn.FanIn)
 	}
 	return m
-}
-
-// initWeights is the reference's initialize_weights: Kaiming-normal
-// convolution weights (fan in, gain √2) and zero biases; BatchNorm starts
-// at weight 1, bias 0, as it does anyway. A failure is recorded on the
-// model, for Err.
-func (m *CSNet) initWeights() {
-	for _, nm := range m.NamedModules() {
-		conv, ok := nm.Node.(*nn.Conv2d)
-		if !ok {
-			continue
-		}
-		err := nn.KaimingNormal(conv.Weight, 0, nn.FanIn, nn.GainLeakyReLU)
-		if err == nil && conv.Bias != nil {
-			err = nn.Zeros(conv.Bias)
-		}
-		if err != nil {
-			m.RegisterParameter("(init)", torch.FromError(fmt.Errorf("csnet: initialising %s: %w", nm.Name, err)))
-			return
-		}
-	}
 }
 
 // Forward implements nn.Module: logits [N, classes, H, W] (probabilities

@@ -1,6 +1,7 @@
 package models_test
 
 import (
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -168,4 +169,54 @@ func TestTernausErrors(t *testing.T) {
 	spec, _ := models.Lookup("ternaus")
 	require.Error(t, spec.CheckSize(16, 16))
 	require.NoError(t, spec.CheckSize(32, 64))
+}
+
+// ternaus and csnet start from He initialisation (ternaus: fan out, as
+// torchvision's VGG; csnet: fan in, the reference's): weight standard
+// deviation √(2/fan) within sampling error, zero biases.
+func TestHeInitialisation(t *testing.T) {
+	for _, tc := range []struct {
+		model, key string
+		fan        float64
+	}{
+		{"ternaus", "encoder.26.weight", 32 * 9},        // [32 32 3 3]: fan out 32·9
+		{"ternaus", "dec5.block.1.conv.weight", 32 * 9}, // [32 48 3 3]
+		{"csnet", "encoder4.conv2.weight", 0},           // fan in 64·9
+	} {
+		t.Run(tc.model+"/"+tc.key, func(t *testing.T) {
+			m, err := models.New(tc.model, models.Config{Width: 4})
+			require.NoError(t, err)
+			defer m.Free()
+			var w, b *torch.Tensor
+			for _, p := range m.StateDict() {
+				switch p.Name {
+				case tc.key:
+					w = p.Tensor
+				case strings.TrimSuffix(tc.key, "weight") + "bias":
+					b = p.Tensor
+				}
+			}
+			require.NotNil(t, w, "no %s", tc.key)
+			sh := w.Shape()
+			fan := tc.fan
+			if fan == 0 { // fan in
+				fan = float64(sh[1] * sh[2] * sh[3])
+			}
+			v, err := w.Float32s()
+			require.NoError(t, err)
+			var ss float64
+			for _, x := range v {
+				ss += float64(x) * float64(x)
+			}
+			std, want := math.Sqrt(ss/float64(len(v))), math.Sqrt(2/fan)
+			assert.InEpsilon(t, want, std, 4/math.Sqrt(float64(len(v))), "std of %s (%d values)", tc.key, len(v))
+			if b != nil {
+				bv, err := b.Float32s()
+				require.NoError(t, err)
+				for _, x := range bv {
+					require.Zero(t, x)
+				}
+			}
+		})
+	}
 }
