@@ -299,18 +299,39 @@ func writeMask(path string, m *data.Mask) error {
 		return err
 	}
 	if strings.EqualFold(filepath.Ext(path), ".npy") {
-		a := &npy.Array{DType: "u1", Shape: []int{m.H, m.W}, Data: make([]float64, len(m.Pix))}
-		for i, v := range m.Pix {
-			a.Data[i] = float64(v)
-			if v > 255 {
-				a.DType = "i8"
-			}
-		}
-		return npy.WriteFile(path, a)
+		return npy.WriteFile(path, maskArray(m))
 	}
 	img, err := m.Image()
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return atomicfile.Write(path, func(w io.Writer) error { return png.Encode(w, img) })
+}
+
+// maskArray is a label map as an NPY array: uint8, int64 past 255.
+func maskArray(m *data.Mask) *npy.Array {
+	a := &npy.Array{DType: "u1", Shape: []int{m.H, m.W}, Data: make([]float64, len(m.Pix))}
+	for i, v := range m.Pix {
+		a.Data[i] = float64(v)
+		if v > 255 {
+			a.DType = "i8"
+		}
+	}
+	return a
+}
+
+// EncodeMask writes a label map in format "png" or "npy": the bytes File
+// writes to a .png or .npy file (a server answers with them).
+func EncodeMask(w io.Writer, m *data.Mask, format string) error {
+	switch format {
+	case "npy":
+		return npy.Write(w, maskArray(m))
+	case "png":
+		img, err := m.Image()
+		if err != nil {
+			return err
+		}
+		return png.Encode(w, img)
+	}
+	return fmt.Errorf("infer: mask format %q: want png or npy", format)
 }
