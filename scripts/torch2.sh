@@ -16,7 +16,7 @@
 set -euo pipefail
 
 SUITE=trixie
-PKGS=(libtorch-dev python3-torch python3-numpy g++)
+PKGS=(libtorch-dev libgloo-dev python3-torch python3-numpy g++)
 ROOT=${TORCH2_ROOT:-/var/cache/jmedseg/trixie}
 TESTS=${TORCH2_TESTS:-./torch/... ./models/... ./loss/...}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
