@@ -59,83 +59,28 @@ func (e *csnetResEncoder) Forward(x *torch.Tensor) *torch.Tensor {
 	})
 }
 
-// csnetSpatialAttention is the reference's SpatialAttentionBlock on C
-// channels: "query" (1×3 conv to C/8 + BN + ReLU) and "key" (3×1 conv to
-// C/8 + BN + ReLU) give an affinity between every pair of pixels, softmax
-// over the second; "value" (1×1 conv) features are summed with those
-// weights; "gamma" (a parameter, zero at first) scales the result, added to
-// x.
-type csnetSpatialAttention struct {
-	nn.Base
-	gamma      *torch.Tensor
-	query, key *nn.Sequential
-	value      *nn.Conv2d
-}
-
-func newCSNetSpatialAttention(c int64) *csnetSpatialAttention {
-	a := &csnetSpatialAttention{}
-	b := &a.Base
-	a.query = nn.Register(b, "query", nn.Seq(block.CBR(c, c/8, 1, block.Kernel(1, 3))...))
-	a.key = nn.Register(b, "key", nn.Seq(block.CBR(c, c/8, 1, block.Kernel(3, 1))...))
-	a.value = nn.Register(b, "value", nn.NewConv2d(c, c, 1))
-	a.gamma = b.RegisterParameter("gamma", torch.Zeros([]int64{1}))
-	return a
-}
-
-func (a *csnetSpatialAttention) Forward(x *torch.Tensor) *torch.Tensor {
-	return nn.Frame(x, func(x *torch.Tensor) *torch.Tensor {
-		n, c, h, w := x.Size(0), x.Size(1), x.Size(2), x.Size(3)
-		q := a.query.Forward(x).Reshape(n, -1, h*w).Permute(0, 2, 1) // [N, HW, C/8]
-		k := a.key.Forward(x).Reshape(n, -1, h*w)                    // [N, C/8, HW]
-		affinity := q.Matmul(k).Softmax(-1)                          // [N, HW, HW]
-		v := a.value.Forward(x).Reshape(n, -1, h*w)                  // [N, C, HW]
-		weights := v.Matmul(affinity.Permute(0, 2, 1)).Reshape(n, c, h, w)
-		return a.gamma.Mul(weights).Add(x)
-	})
-}
-
-// csnetChannelAttention is the reference's ChannelAttentionBlock: the
-// channel affinity X·Xᵀ, turned into max − affinity and a softmax over each
-// row, weighs the channels; "gamma" (zero at first) scales the result,
-// added to x.
-type csnetChannelAttention struct {
-	nn.Base
-	gamma     *torch.Tensor
-	batchZero bool
-}
-
-func newCSNetChannelAttention(batchZero bool) *csnetChannelAttention {
-	a := &csnetChannelAttention{batchZero: batchZero}
-	a.gamma = a.RegisterParameter("gamma", torch.Zeros([]int64{1}))
-	return a
-}
-
-func (a *csnetChannelAttention) Forward(x *torch.Tensor) *torch.Tensor {
-	return nn.Frame(x, func(x *torch.Tensor) *torch.Tensor {
-		n, c, h, w := x.Size(0), x.Size(1), x.Size(2), x.Size(3)
-		q := x.Reshape(n, c, -1)                 // [N, C, HW]
-		affinity := q.Matmul(q.Permute(0, 2, 1)) // [N, C, C]
-		maxima, _ := affinity.MaxDim(-1, true)   // [N, C, 1]
-		if a.batchZero {
-			maxima = maxima.Narrow(0, 0, 1) // [1, C, 1]: sample 0's, for all
-		}
-		weights := maxima.Expand(affinity.Shape()...).Sub(affinity).Softmax(-1).Matmul(q)
-		return a.gamma.Mul(weights.Reshape(n, c, h, w)).Add(x)
-	})
+// newCSNetSpatialAttention is the reference's SpatialAttentionBlock on c
+// channels: position attention whose "query" is a 1×3 conv to c/8 + BN +
+// ReLU, "key" a 3×1 conv to c/8 + BN + ReLU and "value" a 1×1 conv.
+func newCSNetSpatialAttention(c int64) *block.PositionAttention {
+	return block.NewPositionAttention([3]string{"query", "key", "value"},
+		nn.Seq(block.CBR(c, c/8, 1, block.Kernel(1, 3))...),
+		nn.Seq(block.CBR(c, c/8, 1, block.Kernel(3, 1))...),
+		nn.NewConv2d(c, c, 1))
 }
 
 // csnetAffinityAttention is the reference's AffinityAttention: the sum of
 // the spatial ("sab") and channel ("cab") attention of x.
 type csnetAffinityAttention struct {
 	nn.Base
-	sab *csnetSpatialAttention
-	cab *csnetChannelAttention
+	sab *block.PositionAttention
+	cab *block.ChannelAttention
 }
 
 func newCSNetAffinityAttention(c int64, batchZero bool) *csnetAffinityAttention {
 	a := &csnetAffinityAttention{}
 	a.sab = nn.Register(&a.Base, "sab", newCSNetSpatialAttention(c))
-	a.cab = nn.Register(&a.Base, "cab", newCSNetChannelAttention(batchZero))
+	a.cab = nn.Register(&a.Base, "cab", block.NewChannelAttention(block.ChannelAttentionOptions{MaxMinus: true, BatchZeroMax: batchZero}))
 	return a
 }
 

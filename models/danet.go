@@ -24,67 +24,18 @@ type DANetOptions struct {
 	OfficialCAM bool
 }
 
-// danetPAM is the reference's PAM_Module, position attention on c
-// channels: "query_conv" and "key_conv" (1×1 to c/8, with bias) give an
-// affinity between every pair of positions, softmax over the second;
-// "value_conv" (1×1, c → c) features are summed with those weights;
-// "gamma" (a parameter, zero at first) scales the result, added to x.
-type danetPAM struct {
-	nn.Base
-	gamma                         *torch.Tensor
-	queryConv, keyConv, valueConv *nn.Conv2d
+// newDANetPAM is the reference's PAM_Module on c channels: position
+// attention whose "query_conv" and "key_conv" are 1×1 convs to c/8 (with
+// bias) and "value_conv" a 1×1 conv c → c.
+func newDANetPAM(c int64) *block.PositionAttention {
+	return block.NewPositionAttention([3]string{"query_conv", "key_conv", "value_conv"},
+		nn.NewConv2d(c, c/8, 1), nn.NewConv2d(c, c/8, 1), nn.NewConv2d(c, c, 1))
 }
 
-func newDANetPAM(c int64) *danetPAM {
-	a := &danetPAM{}
-	b := &a.Base
-	a.queryConv = nn.Register(b, "query_conv", nn.NewConv2d(c, c/8, 1))
-	a.keyConv = nn.Register(b, "key_conv", nn.NewConv2d(c, c/8, 1))
-	a.valueConv = nn.Register(b, "value_conv", nn.NewConv2d(c, c, 1))
-	a.gamma = b.RegisterParameter("gamma", torch.Zeros([]int64{1}))
-	return a
-}
-
-func (a *danetPAM) Forward(x *torch.Tensor) *torch.Tensor {
-	return nn.Frame(x, func(x *torch.Tensor) *torch.Tensor {
-		n, c, h, w := x.Size(0), x.Size(1), x.Size(2), x.Size(3)
-		q := a.queryConv.Forward(x).Reshape(n, -1, h*w).Permute(0, 2, 1) // [N, HW, c/8]
-		k := a.keyConv.Forward(x).Reshape(n, -1, h*w)                    // [N, c/8, HW]
-		attention := q.Matmul(k).Softmax(-1)                             // [N, HW, HW]
-		v := a.valueConv.Forward(x).Reshape(n, -1, h*w)                  // [N, c, HW]
-		out := v.Matmul(attention.Permute(0, 2, 1)).Reshape(n, c, h, w)
-		return a.gamma.Mul(out).Add(x)
-	})
-}
-
-// danetCAM is the reference's CAM_Module, channel attention: the channel
-// affinity E = X·Xᵀ of the flattened map, softmax over each row (see
-// DANetOptions.OfficialCAM), weighs the channels; "gamma" (zero at first)
-// scales the result, added to x.
-type danetCAM struct {
-	nn.Base
-	gamma    *torch.Tensor
-	official bool
-}
-
-func newDANetCAM(official bool) *danetCAM {
-	a := &danetCAM{official: official}
-	a.gamma = a.RegisterParameter("gamma", torch.Zeros([]int64{1}))
-	return a
-}
-
-func (a *danetCAM) Forward(x *torch.Tensor) *torch.Tensor {
-	return nn.Frame(x, func(x *torch.Tensor) *torch.Tensor {
-		n, c, h, w := x.Size(0), x.Size(1), x.Size(2), x.Size(3)
-		q := x.Reshape(n, c, -1)               // [N, C, HW]
-		energy := q.Matmul(q.Permute(0, 2, 1)) // [N, C, C]
-		if a.official {
-			maxima, _ := energy.MaxDim(-1, true)
-			energy = maxima.Expand(energy.Shape()...).Sub(energy)
-		}
-		out := energy.Softmax(-1).Matmul(q).Reshape(n, c, h, w)
-		return a.gamma.Mul(out).Add(x)
-	})
+// newDANetCAM is the reference's CAM_Module: channel attention, softmax of
+// the affinity E (max − E with DANetOptions.OfficialCAM).
+func newDANetCAM(official bool) *block.ChannelAttention {
+	return block.NewChannelAttention(block.ChannelAttentionOptions{MaxMinus: official})
 }
 
 // danetHead is the reference's DANetHead on in channels (inter = in/4):
@@ -95,8 +46,8 @@ func (a *danetCAM) Forward(x *torch.Tensor) *torch.Tensor {
 type danetHead struct {
 	nn.Base
 	conv5a, conv5c, conv51, conv52, conv8 *nn.Sequential
-	sa                                    *danetPAM
-	sc                                    *danetCAM
+	sa                                    *block.PositionAttention
+	sc                                    *block.ChannelAttention
 }
 
 func newDANetHead(in, classes int64, o DANetOptions) *danetHead {

@@ -1,8 +1,9 @@
 // Package block holds the building blocks that two or more models of the
 // zoo share: conv + norm + activation (CBR, ConvNormAct), the U-Net
 // family's DoubleConv and Up, squeeze-excitation gates (SE, SSE, SCSE), the
-// Attention U-Net gate, DeepLab's ASPP, PSPNet's pyramid pooling, the
-// reference's GroupNorm rule (NormLayer) and LinkNet's decoder block.
+// Attention U-Net gate, position and channel self-attention (DANet,
+// CS-Net), DeepLab's ASPP, PSPNet's pyramid pooling, the reference's
+// GroupNorm rule (NormLayer) and LinkNet's decoder block.
 //
 // The rules every block follows:
 //
