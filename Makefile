@@ -15,7 +15,7 @@ export CGO_LDFLAGS := -L$(LIBTORCH)/lib -Wl,-rpath,$(LIBTORCH)/lib $(CUDA_LIBS) 
 CMAKE_PREFIX := -DCMAKE_PREFIX_PATH=$(LIBTORCH) $(if $(CXX11_ABI),-DCMAKE_CXX_FLAGS=$(ABI_FLAG),)
 endif
 
-.PHONY: zoo all setup build test test-go test-race test-c test-torch2 vet bench bench-ops brain clean
+.PHONY: zoo small all setup build test test-go test-race test-c test-torch2 vet bench bench-ops brain clean
 
 all: build
 
@@ -123,3 +123,11 @@ zoo: build
 	test -d $(BRAIN_DATA) || bin/jmedseg data prepare --out $(BRAIN_DATA)
 	bin/jmedseg zoo --data $(BRAIN_DATA) --out $(ZOO_RUN) --size 128x128 --fit-size --width-scale 0.125 --min-width 8 \
 	  --epochs 16 --batch 8 --lr 3e-3 --poly --loss ce:0.5+dice:0.5 --seed 1 --threads 2
+
+# The small-model claim (README, Models): the six smallest models and unet at
+# their reference widths, the zoo's protocol otherwise (runs/small/zoo.md).
+SMALL_RUN ?= runs/small
+small: build
+	test -d $(BRAIN_DATA) || bin/jmedseg data prepare --out $(BRAIN_DATA)
+	bin/jmedseg zoo --data $(BRAIN_DATA) --out $(SMALL_RUN) --models unet,u2netp,unext,dense,lightnet,simple,onenet \
+	  --size 128x128 --fit-size --width-scale 1 --epochs 16 --batch 8 --lr 3e-3 --poly --loss ce:0.5+dice:0.5 --seed 1 --threads 2
