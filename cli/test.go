@@ -3,10 +3,12 @@ package cli
 import (
 	"fmt"
 	"math"
+	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/jmedseg/jmedseg/report"
 	"github.com/jmedseg/jmedseg/train"
 )
 
@@ -21,9 +23,14 @@ func testCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Required: true, Usage: "output directory"},
 			&cli.IntFlag{Name: "batch", Value: 8, Usage: "batch size, 1 or more"},
 			&cli.BoolFlag{Name: "force", Usage: "write into --out even when it is a training run directory (its report is replaced)"},
+			foldFlags()[0], foldFlags()[1],
 		),
 		Action: func(c *cli.Context) error {
 			if err := intFlag(c, "batch", 1, math.MaxInt); err != nil {
+				return fmt.Errorf("test: %w", err)
+			}
+			fold, err := foldOptions(c)
+			if err != nil {
 				return fmt.Errorf("test: %w", err)
 			}
 			if p := runFileIn(c.String("out")); p != "" && !c.Bool("force") {
@@ -36,16 +43,36 @@ func testCommand() *cli.Command {
 			if s := c.String("split"); s != "" {
 				splits = strings.Split(s, ",")
 			}
-			run, err := train.Test(c.Context, c.String("checkpoint"), c.String("data"), splits, c.String("out"), c.String("device"), c.Int("batch"))
+			run, err := train.TestWith(c.Context, c.String("checkpoint"), c.String("data"), fold, splits, c.String("out"), c.String("device"), c.Int("batch"))
 			if err != nil {
 				return err
 			}
+			out := strings.TrimRight(c.String("out"), "/")
+			csvPath := filepath.Join(out, report.PerImageFile)
 			if c.Bool("json") {
-				return printJSON(c.App.Writer, map[string]any{"headline": run.Headline(), "tests": summaries(run)})
+				return printJSON(c.App.Writer, map[string]any{"headline": run.Headline(), "tests": testSummaries(run),
+					"report": filepath.Join(out, report.MarkdownFile), "per_image_csv": csvPath})
 			}
 			fmt.Fprintln(c.App.Writer, run.Headline())
-			fmt.Fprintf(c.App.Writer, "report: %s/report.md\n", strings.TrimRight(c.String("out"), "/"))
+			for _, t := range run.Tests {
+				for _, l := range t.Summary() {
+					fmt.Fprintln(c.App.Writer, l)
+				}
+			}
+			fmt.Fprintf(c.App.Writer, "report: %s, per-image scores: %s\n", filepath.Join(out, report.MarkdownFile), csvPath)
 			return nil
 		},
 	}
+}
+
+// testSummaries are summaries' figures of each split (foreground_mean and
+// all_class_mean pooled over the split's pixels, surface as per-image
+// means) with the per-image mean of Dice and IoU and the image count.
+func testSummaries(run *report.Run) []map[string]any {
+	out := summaries(run)
+	for i, t := range run.Tests {
+		out[i]["images"] = len(t.Metrics.PerImage)
+		out[i]["per_image_mean"] = t.Metrics.ImageMean
+	}
+	return out
 }

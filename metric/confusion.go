@@ -1,8 +1,22 @@
 // Package metric scores segmentations: confusion matrices accumulated over a
 // split or per image, per-class IoU, Dice, recall and precision with the
 // foreground mean and the all-class mean reported apart, and surface
-// distances (average symmetric surface distance, 95th-percentile Hausdorff)
-// in millimetres.
+// distances in millimetres (average symmetric surface distance, the
+// Hausdorff distance at the 95th percentile and at the maximum, and the
+// one-way average surface distances from prediction to truth and back).
+//
+// A split is scored two ways, labelled apart: pooled (Report.Split: one
+// confusion matrix of every pixel) and as a per-image mean
+// (Report.ImageMean, Report.Surface: each image scored alone, then the
+// mean over the images where the score is defined, MONAI's convention).
+//
+// Empty masks: a class in neither mask of an image has Dice and IoU NaN
+// (undefined, left out of every mean; MONAI's ignore_empty=False would say
+// 1) and surface distances 0 with Surface.Empty "both", left out too; a
+// class only predicted scores Dice and IoU 0 and counts in the means
+// (MONAI's default ignore_empty=True leaves such images out); exactly one
+// empty mask scores every surface distance as the image diagonal (MONAI:
+// infinity, or NaN for its HD95).
 package metric
 
 import (

@@ -63,7 +63,7 @@ func TestConfusionErrorsAndIgnore(t *testing.T) {
 }
 
 // bruteSurface is the definition, computed the slow way.
-func bruteSurface(pred, truth []bool, h, w int, sp [2]float64) (assd, hd95 float64) {
+func bruteSurface(pred, truth []bool, h, w int, sp [2]float64) metric.Surface {
 	isBorder := func(m []bool, y, x int) bool {
 		if !m[y*w+x] {
 			return false
@@ -98,11 +98,18 @@ func bruteSurface(pred, truth []bool, h, w int, sp [2]float64) (assd, hd95 float
 		return ds
 	}
 	da, db := dir(a, b), dir(b, a)
-	sum := 0.0
-	for _, d := range append(append([]float64{}, da...), db...) {
-		sum += d
+	sa, sb, mx := 0.0, 0.0, 0.0
+	for _, d := range da {
+		sa += d
+		mx = math.Max(mx, d)
 	}
-	return sum / float64(len(da)+len(db)), math.Max(metric.Percentile(da, 95), metric.Percentile(db, 95))
+	for _, d := range db {
+		sb += d
+		mx = math.Max(mx, d)
+	}
+	return metric.Surface{ASSD: metric.Score((sa + sb) / float64(len(da)+len(db))),
+		HD95: metric.Score(math.Max(metric.Percentile(da, 95), metric.Percentile(db, 95))), HD: metric.Score(mx),
+		ASDPred: metric.Score(sa / float64(len(da))), ASDTruth: metric.Score(sb / float64(len(db)))}
 }
 
 func TestSurfaceDistanceMatchesBruteForce(t *testing.T) {
@@ -126,9 +133,12 @@ func TestSurfaceDistanceMatchesBruteForce(t *testing.T) {
 		if got.Empty != "" {
 			continue
 		}
-		assd, hd := bruteSurface(p, q, h, w, sp)
-		assert.InDelta(t, assd, float64(got.ASSD), 1e-9, "trial %d", trial)
-		assert.InDelta(t, hd, float64(got.HD95), 1e-9, "trial %d", trial)
+		want := bruteSurface(p, q, h, w, sp)
+		assert.InDelta(t, float64(want.ASSD), float64(got.ASSD), 1e-9, "trial %d", trial)
+		assert.InDelta(t, float64(want.HD95), float64(got.HD95), 1e-9, "trial %d", trial)
+		assert.InDelta(t, float64(want.HD), float64(got.HD), 1e-9, "trial %d", trial)
+		assert.InDelta(t, float64(want.ASDPred), float64(got.ASDPred), 1e-9, "trial %d", trial)
+		assert.InDelta(t, float64(want.ASDTruth), float64(got.ASDTruth), 1e-9, "trial %d", trial)
 	}
 }
 
@@ -173,4 +183,114 @@ func TestEvaluator(t *testing.T) {
 	assert.Contains(t, r.Groups, "vol2")
 	_, err := json.Marshal(r)
 	require.NoError(t, err, "NaN scores still marshal")
+}
+
+func TestSurfaceDistanceDirectedAndMaximum(t *testing.T) {
+	row := func(n int, on ...int) []bool {
+		m := make([]bool, n)
+		for _, i := range on {
+			m[i] = true
+		}
+		return m
+	}
+	for _, c := range []struct {
+		name        string
+		pred, truth []bool
+		h, w        int
+		sp          [2]float64
+		want        metric.Surface
+	}{
+		// Prediction 4 pixels along a row at 2 mm, truth its first pixel:
+		// d(a,B) = 0, 2, 4, 6; d(b,A) = 0.
+		{"row, 2 mm columns", row(4, 0, 1, 2, 3), row(4, 0), 1, 4, [2]float64{1, 2},
+			metric.Surface{ASSD: 2.4, HD95: 5.7, HD: 6, ASDPred: 3, ASDTruth: 0}},
+		// The same down a column at 0.5 mm rows, truth and prediction swapped.
+		{"column, 0.5 mm rows, swapped", row(4, 0), row(4, 0, 1, 2, 3), 4, 1, [2]float64{0.5, 9},
+			metric.Surface{ASSD: 0.6, HD95: 1.425, HD: 1.5, ASDPred: 0, ASDTruth: 0.75}},
+		// One pixel each, diagonal apart: every distance is hypot(3*0.5, 4*3).
+		{"one pixel each", row(25, 0), row(25, 3*5+4), 5, 5, [2]float64{0.5, 3},
+			metric.Surface{ASSD: metric.Score(math.Hypot(1.5, 12)), HD95: metric.Score(math.Hypot(1.5, 12)),
+				HD: metric.Score(math.Hypot(1.5, 12)), ASDPred: metric.Score(math.Hypot(1.5, 12)), ASDTruth: metric.Score(math.Hypot(1.5, 12))}},
+		{"both empty", row(6), row(6), 2, 3, [2]float64{1, 1}, metric.Surface{Empty: "both"}},
+		{"empty truth: the diagonal everywhere", row(6, 4), row(6), 2, 3, [2]float64{3, 4},
+			metric.Surface{ASSD: metric.Score(6 * math.Sqrt(5)), HD95: metric.Score(6 * math.Sqrt(5)), HD: metric.Score(6 * math.Sqrt(5)),
+				ASDPred: metric.Score(6 * math.Sqrt(5)), ASDTruth: metric.Score(6 * math.Sqrt(5)), Empty: "truth"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := metric.SurfaceDistance(c.pred, c.truth, c.h, c.w, c.sp)
+			require.NoError(t, err)
+			assert.Equal(t, c.want.Empty, got.Empty)
+			assert.Equal(t, c.want.Empty != "both", got.Defined())
+			for _, f := range []struct {
+				name      string
+				want, got metric.Score
+			}{{"ASSD", c.want.ASSD, got.ASSD}, {"HD95", c.want.HD95, got.HD95}, {"HD", c.want.HD, got.HD},
+				{"ASDPred", c.want.ASDPred, got.ASDPred}, {"ASDTruth", c.want.ASDTruth, got.ASDTruth}} {
+				assert.InDelta(t, float64(f.want), float64(f.got), 1e-12, f.name)
+			}
+		})
+	}
+	_, err := metric.SurfaceDistance(row(4), row(4), 2, 2, [2]float64{math.NaN(), 1})
+	require.ErrorContains(t, err, "must be positive and finite")
+}
+
+// The per-image mean weighs every image alike; the pooled figure weighs
+// pixels. Images where the class is in neither mask are left out; an image
+// where it is only predicted scores 0 and is counted.
+func TestPerImageMeanBesidePooled(t *testing.T) {
+	e := metric.NewEvaluator(2, []string{"background", "lesion"}, -1)
+	big := make([]int64, 16)
+	for i := 0; i < 8; i++ {
+		big[i] = 1
+	}
+	small := make([]int64, 16)
+	small[5], small[6] = 1, 1
+	fp := make([]int64, 16)
+	fp[15] = 1
+	none := make([]int64, 16)
+	sp := [2]float64{1, 1}
+	require.NoError(t, e.AddImage(metric.Image{ID: "big", File: "images/big.png"}, big, big, 4, 4, sp))
+	require.NoError(t, e.Add("missed", "", none, small, 4, 4, sp))
+	require.NoError(t, e.Add("false positive", "", fp, none, 4, 4, sp))
+	require.NoError(t, e.Add("empty", "", none, none, 4, 4, sp))
+	// A bad spacing is refused before anything is counted.
+	require.ErrorContains(t, e.Add("bad", "", big, big, 4, 4, [2]float64{0, 1}), "bad: metric: pixel spacing")
+	r := e.Report()
+	assert.Equal(t, "images/big.png", r.PerImage[0].File)
+	assert.InDelta(t, 16.0/19, float64(r.Split.Foreground.Dice), 1e-12, "pooled: tp 8, fn 2, fp 1")
+	assert.InDelta(t, 8.0/11, float64(r.Split.Foreground.IoU), 1e-12)
+	lesion := r.ImageMean.PerClass[1]
+	assert.Equal(t, "lesion", lesion.Name)
+	assert.InDelta(t, 1.0/3, float64(lesion.Dice), 1e-12, "per image: (1 + 0 + 0) / 3")
+	assert.InDelta(t, 1.0/3, float64(lesion.IoU), 1e-12)
+	assert.Equal(t, 3, lesion.Images)
+	assert.Equal(t, 1, lesion.PredictedOnly)
+	assert.Equal(t, 4, r.ImageMean.PerClass[0].Images)
+	assert.Equal(t, 0, r.ImageMean.PerClass[0].PredictedOnly)
+	fg := r.ImageMean.Foreground
+	assert.Equal(t, []int{1}, fg.Classes)
+	assert.InDelta(t, 1.0/3, float64(fg.Dice), 1e-12)
+	assert.Equal(t, 3, fg.Images)
+	// Surface distances: the empty image is left out, the two with one empty
+	// mask score the diagonal (4*sqrt(2)), the big one 0.
+	s := r.Surface[0]
+	assert.Equal(t, 3, s.Images)
+	assert.Equal(t, 2, s.OneEmpty)
+	assert.InDelta(t, 2*4*math.Sqrt2/3, float64(s.HD), 1e-12)
+	assert.InDelta(t, 2*4*math.Sqrt2/3, float64(s.ASDPred), 1e-12)
+
+	// JSON: NaN as null; reports written before these figures read as NaN.
+	b, err := json.Marshal(r)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"per_image_mean":{"per_class":[`)
+	var back metric.Report
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, r.ImageMean.PerClass[1].Images, back.ImageMean.PerClass[1].Images)
+	var old metric.SurfaceMeans
+	require.NoError(t, json.Unmarshal([]byte(`{"class":1,"assd_mm":1,"hd95_mm":2,"images":3}`), &old))
+	assert.Equal(t, metric.Score(2), old.HD95)
+	assert.True(t, math.IsNaN(float64(old.HD)))
+	var oldImg metric.Surface
+	require.NoError(t, json.Unmarshal([]byte(`{"assd_mm":1,"hd95_mm":2}`), &oldImg))
+	assert.True(t, math.IsNaN(float64(oldImg.ASDTruth)))
 }

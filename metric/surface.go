@@ -1,36 +1,70 @@
 package metric
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
 )
 
-// Surface holds the surface-distance figures of one binary mask pair.
+// Surface holds the surface-distance figures of one binary mask pair, in
+// millimetres.
 type Surface struct {
 	ASSD Score `json:"assd_mm"` // average symmetric surface distance
 	HD95 Score `json:"hd95_mm"` // 95th-percentile Hausdorff distance
+	HD   Score `json:"hd_mm"`   // Hausdorff distance: the maximum
+	// ASDPred is the directed average surface distance from the
+	// prediction's surface to the truth's (MONAI's average surface distance
+	// with symmetric=False); ASDTruth is the other way round.
+	ASDPred  Score `json:"asd_pred_mm"`
+	ASDTruth Score `json:"asd_truth_mm"`
 	// Empty says which masks were empty: "", "both", "truth" or "prediction".
 	Empty string `json:"empty,omitempty"`
 }
 
+// UnmarshalJSON reads what MarshalJSON writes; a figure missing from the
+// JSON (a report written before it existed) reads as NaN, not 0.
+func (s *Surface) UnmarshalJSON(b []byte) error {
+	type plain Surface
+	nan := Score(math.NaN())
+	p := plain{ASSD: nan, HD95: nan, HD: nan, ASDPred: nan, ASDTruth: nan}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*s = Surface(p)
+	return nil
+}
+
+// Defined reports whether the figures are defined: false when both masks
+// are empty, where they are 0 and left out of every mean.
+func (s Surface) Defined() bool { return s.Empty != "both" }
+
 // SurfaceDistance compares binary masks pred and truth of h×w pixels with
 // pixel spacing (row, column) in millimetres. Surfaces are the mask pixels
-// with a 4-neighbour outside the mask (the image border counts as outside).
+// with a 4-neighbour outside the mask (the image border counts as outside),
+// as MONAI's get_mask_edges finds them (scipy's binary erosion, XOR). With
+// d(a,B) the distance from surface pixel a of the prediction A to the
+// nearest surface pixel of the truth B, and P95 the 95th percentile with
+// linear interpolation between ranks (NumPy's and torch.quantile's default):
 //
-//	ASSD = (Σ d(a,B) + Σ d(b,A)) / (|A| + |B|) over surface pixels a∈A, b∈B
-//	HD95 = max(95th percentile of d(a,B), 95th percentile of d(b,A))
+//	ASSD     = (Σ d(a,B) + Σ d(b,A)) / (|A| + |B|)
+//	HD95     = max(P95 of d(a,B), P95 of d(b,A))
+//	HD       = max(max d(a,B), max d(b,A))
+//	ASDPred  = Σ d(a,B) / |A|     (prediction to truth)
+//	ASDTruth = Σ d(b,A) / |B|     (truth to prediction)
 //
-// with linear interpolation between ranks (NumPy's default). Empty masks
-// have a defined result: both empty scores 0; exactly one empty scores the
-// image diagonal in millimetres, the worst distance possible, and Empty
-// says which.
+// These are MONAI's compute_average_surface_distance (symmetric and not)
+// and compute_hausdorff_distance (percentile 95 and None). Empty masks have
+// a defined result where MONAI's is NaN or infinite: both empty scores 0
+// (MONAI: NaN) and Empty is "both", which every mean leaves out; exactly
+// one empty scores every figure as the image diagonal in millimetres, the
+// worst distance possible (MONAI: infinity), and Empty says which.
 func SurfaceDistance(pred, truth []bool, h, w int, spacing [2]float64) (Surface, error) {
 	if len(pred) != h*w || len(truth) != h*w {
 		return Surface{}, fmt.Errorf("metric: masks of %d and %d pixels for a %dx%d image", len(pred), len(truth), h, w)
 	}
-	if spacing[0] <= 0 || spacing[1] <= 0 {
-		return Surface{}, fmt.Errorf("metric: pixel spacing %v must be positive", spacing)
+	if err := checkSpacing(spacing); err != nil {
+		return Surface{}, err
 	}
 	a, b := border(pred, h, w), border(truth, h, w)
 	switch {
@@ -42,20 +76,42 @@ func SurfaceDistance(pred, truth []bool, h, w int, spacing [2]float64) (Surface,
 		if len(b) == 0 {
 			e = "truth"
 		}
-		return Surface{ASSD: diag, HD95: diag, Empty: e}, nil
+		return Surface{ASSD: diag, HD95: diag, HD: diag, ASDPred: diag, ASDTruth: diag, Empty: e}, nil
 	}
 	da := distancesTo(a, b, h, w, spacing)
 	db := distancesTo(b, a, h, w, spacing)
-	sum := 0.0
-	for _, d := range da {
-		sum += d
+	sa, sb := sum(da), sum(db)
+	return Surface{
+		ASSD:     Score((sa + sb) / float64(len(da)+len(db))),
+		HD95:     Score(math.Max(Percentile(da, 95), Percentile(db, 95))),
+		HD:       Score(math.Max(maxOf(da), maxOf(db))),
+		ASDPred:  Score(sa / float64(len(da))),
+		ASDTruth: Score(sb / float64(len(db))),
+	}, nil
+}
+
+// checkSpacing rejects a pixel spacing that is not positive and finite.
+func checkSpacing(spacing [2]float64) error {
+	if !(spacing[0] > 0 && spacing[1] > 0) || math.IsInf(spacing[0], 0) || math.IsInf(spacing[1], 0) {
+		return fmt.Errorf("metric: pixel spacing %v mm must be positive and finite", spacing)
 	}
-	for _, d := range db {
-		sum += d
+	return nil
+}
+
+func sum(xs []float64) float64 {
+	s := 0.0
+	for _, x := range xs {
+		s += x
 	}
-	assd := sum / float64(len(da)+len(db))
-	hd := math.Max(Percentile(da, 95), Percentile(db, 95))
-	return Surface{ASSD: Score(assd), HD95: Score(hd)}, nil
+	return s
+}
+
+func maxOf(xs []float64) float64 {
+	m := math.Inf(-1)
+	for _, x := range xs {
+		m = math.Max(m, x)
+	}
+	return m
 }
 
 // border lists the flat indices of surface pixels.

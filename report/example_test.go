@@ -21,7 +21,7 @@ func ExampleRun_Headline() {
 		{Split: "test_xsubject", Metrics: fg(0.81234, 0.70001)},
 	}}
 	fmt.Println(r.Headline())
-	// Output: unet: test foreground Dice 0.9512 (IoU 0.9071); test_xsubject 0.8123
+	// Output: unet: test foreground Dice 0.9512 pooled (IoU 0.9071); test_xsubject 0.8123 pooled
 }
 
 func ExampleLinePlot() {
@@ -106,7 +106,8 @@ func ExampleWrite() {
 	// dice.svg
 	// loss.png
 	// loss.svg
+	// per_image.csv
 	// report.json
 	// report.md
-	// unet: test foreground Dice 0.6667 (IoU 0.5000)
+	// unet: test foreground Dice 0.6667 pooled (IoU 0.5000), 0.6667 per-image mean
 }

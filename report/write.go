@@ -122,13 +122,15 @@ const (
 )
 
 // Write writes the run's report into dir (created if missing): JSONFile,
-// the whole Run indented (per-image results included), the curves of
-// Curves when History has epochs, and MarkdownFile, which shows them: a
-// summary paragraph, per test split a table of per-class IoU, Dice, recall
-// and precision (background as its own row) with the foreground mean (the
-// headline) and the all-class mean, a table of surface distances, the
-// overlays as a grid of best and worst cases, then the curves, the notes
-// and the configuration. Every file is written atomically.
+// the whole Run indented (per-image results included), PerImageFile when
+// there are tests (see PerImageCSV), the curves of Curves when History has
+// epochs, and MarkdownFile, which shows them: a summary paragraph, per test
+// split a table of per-class IoU, Dice, recall and precision pooled over
+// the split (background as its own row) with the foreground mean (the
+// headline) and the all-class mean, a table of per-image mean Dice and IoU,
+// a table of surface distances (per-image means), the overlays as a grid
+// of best and worst cases, then the curves, the notes and the
+// configuration. Every file is written atomically.
 func Write(dir string, r Run) error {
 	if err := mkdirAll(dir); err != nil {
 		return err
@@ -149,6 +151,11 @@ func Write(dir string, r Run) error {
 	}); err != nil {
 		return err
 	}
+	if len(r.Tests) > 0 {
+		if err := writePerImageCSV(filepath.Join(dir, PerImageFile), r.Tests); err != nil {
+			return err
+		}
+	}
 	md := Markdown(r, curves)
 	return writeAtomic(filepath.Join(dir, MarkdownFile), func(w io.Writer) error {
 		_, err := io.WriteString(w, md)
@@ -157,9 +164,11 @@ func Write(dir string, r Run) error {
 }
 
 // Headline is the run's result in one line for a terminal, e.g.
-// "unet: test foreground Dice 0.9512 (IoU 0.9071); test_xsubject 0.8123":
-// the first split in full, the others by foreground Dice. Without tests it
-// gives the best validation Dice.
+// "unet: test foreground Dice 0.9512 pooled (IoU 0.9071), 0.9300 per-image
+// mean; test_xsubject 0.8123 pooled, 0.8010 per-image mean": the first
+// split in full, the others by foreground Dice, each pooled over the
+// split's pixels and as the mean over images (left out when no image
+// defines it). Without tests it gives the best validation Dice.
 func (r Run) Headline() string {
 	name := r.Model
 	if name == "" {
@@ -177,9 +186,12 @@ func (r Run) Headline() string {
 			split = "split " + strconv.Itoa(i+1)
 		}
 		if i == 0 {
-			fmt.Fprintf(&b, "%s foreground Dice %s (IoU %s)", split, ratio(fg.Dice), ratio(fg.IoU))
+			fmt.Fprintf(&b, "%s foreground Dice %s pooled (IoU %s)", split, ratio(fg.Dice), ratio(fg.IoU))
 		} else {
-			fmt.Fprintf(&b, "; %s %s", split, ratio(fg.Dice))
+			fmt.Fprintf(&b, "; %s %s pooled", split, ratio(fg.Dice))
+		}
+		if im := t.Metrics.ImageMean.Foreground; im.Images > 0 {
+			fmt.Fprintf(&b, ", %s per-image mean", ratio(im.Dice))
 		}
 	}
 	if len(r.Tests) == 0 {
@@ -392,25 +404,22 @@ func writeTest(b *strings.Builder, split string, t Test) {
 		return
 	}
 	fg := s.Foreground
-	fmt.Fprintf(b, "Foreground mean Dice **%s**, IoU **%s**", ratio(fg.Dice), ratio(fg.IoU))
+	im := m.ImageMean
+	fmt.Fprintf(b, "Foreground mean Dice **%s**, IoU **%s**, pooled", ratio(fg.Dice), ratio(fg.IoU))
 	if n := len(m.PerImage); n > 0 {
-		fmt.Fprintf(b, " over %d images", n)
+		fmt.Fprintf(b, " over the pixels of %d images", n)
+	}
+	if im.Foreground.Images > 0 {
+		fmt.Fprintf(b, "; per-image mean Dice **%s**, IoU **%s**, over the %d images where a foreground class is in the truth or the prediction",
+			ratio(im.Foreground.Dice), ratio(im.Foreground.IoU), im.Foreground.Images)
 	}
 	fmt.Fprintf(b, "; pixel accuracy %s.\n\n", ratio(s.PixelAccuracy))
 
+	b.WriteString("Pooled over the split (one confusion matrix of all its pixels, so that large masks weigh more):\n\n")
 	b.WriteString("| class | IoU | Dice | recall | precision | true pixels | predicted pixels |\n")
 	b.WriteString("|:--|--:|--:|--:|--:|--:|--:|\n")
 	for _, c := range s.PerClass {
-		name := className(m, c.Class, c.Name)
-		if c.Class == 0 {
-			if name == "" {
-				name = "background"
-			}
-			name = fmt.Sprintf("0 %s *(background, not in the foreground mean)*", cell(name))
-		} else {
-			name = strings.TrimSpace(fmt.Sprintf("%d %s", c.Class, cell(name)))
-		}
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s |\n", name, ratio(c.IoU), ratio(c.Dice),
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s |\n", classLabel(m, c.Class, c.Name), ratio(c.IoU), ratio(c.Dice),
 			ratio(c.Recall), ratio(c.Precision), thousands(c.Truth), thousands(c.Predicted))
 	}
 	fmt.Fprintf(b, "| **foreground mean** | **%s** | **%s** | **%s** | **%s** | | |\n",
@@ -419,18 +428,47 @@ func writeTest(b *strings.Builder, split string, t Test) {
 	fmt.Fprintf(b, "| all-class mean (incl. background) | %s | %s | %s | %s | | |\n\n",
 		ratio(all.IoU), ratio(all.Dice), ratio(all.Recall), ratio(all.Precision))
 
-	if len(m.Surface) > 0 {
-		b.WriteString("Surface distances, mean over images (images where both masks are empty left out; " +
-			"one empty mask scores the image diagonal):\n\n")
-		b.WriteString("| class | ASSD mm | HD95 mm | images | images with one empty mask |\n")
+	if len(im.PerClass) > 0 {
+		b.WriteString("Per-image mean (MONAI's convention: each image scored alone, then the mean over the images where the class " +
+			"is in the truth or the prediction; an image where it is only predicted scores 0):\n\n")
+		b.WriteString("| class | Dice | IoU | images | images where it is only predicted |\n")
 		b.WriteString("|:--|--:|--:|--:|--:|\n")
+		for _, c := range im.PerClass {
+			fmt.Fprintf(b, "| %s | %s | %s | %d | %d |\n", classLabel(m, c.Class, c.Name), ratio(c.Dice), ratio(c.IoU), c.Images, c.PredictedOnly)
+		}
+		fmt.Fprintf(b, "| **foreground mean** (per image, then over images) | **%s** | **%s** | %d | |\n\n",
+			ratio(im.Foreground.Dice), ratio(im.Foreground.IoU), im.Foreground.Images)
+	}
+
+	if len(m.Surface) > 0 {
+		b.WriteString("Surface distances, per-image mean (images where both masks are empty left out; " +
+			"one empty mask scores the image diagonal); HD is the maximum, ASD the one-way average surface distance:\n\n")
+		b.WriteString("| class | ASSD mm | HD95 mm | HD mm | ASD pred→truth mm | ASD truth→pred mm | images | images with one empty mask |\n")
+		b.WriteString("|:--|--:|--:|--:|--:|--:|--:|--:|\n")
 		for _, sm := range m.Surface {
 			name := strings.TrimSpace(fmt.Sprintf("%d %s", sm.Class, cell(className(m, sm.Class, sm.Name))))
-			fmt.Fprintf(b, "| %s | %s | %s | %d | %d |\n", name, mm(sm.ASSD), mm(sm.HD95), sm.Images, sm.OneEmpty)
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %d | %d |\n", name, mm(sm.ASSD), mm(sm.HD95), mm(sm.HD),
+				mm(sm.ASDPred), mm(sm.ASDTruth), sm.Images, sm.OneEmpty)
 		}
 		b.WriteString("\n")
 	}
+	if len(m.PerImage) > 0 {
+		fmt.Fprintf(b, "Every image's scores: [%s](%s).\n\n", PerImageFile, PerImageFile)
+	}
 	writeOverlays(b, split, t)
+}
+
+// classLabel is a class's row label; the background's says it is not in
+// the foreground mean.
+func classLabel(m metric.Report, k int, name string) string {
+	name = className(m, k, name)
+	if k == 0 {
+		if name == "" {
+			name = "background"
+		}
+		return fmt.Sprintf("0 %s *(background, not in the foreground mean)*", cell(name))
+	}
+	return strings.TrimSpace(fmt.Sprintf("%d %s", k, cell(name)))
 }
 
 func className(m metric.Report, k int, name string) string {

@@ -55,9 +55,17 @@ func TestWrite(t *testing.T) {
 	require.NoError(t, err)
 	s := string(md)
 	fg := r.Tests[0].Metrics.Split.Foreground
+	im := r.Tests[0].Metrics.ImageMean.Foreground
 	for _, want := range []string{
 		"# Liver segmentation",
-		"**unet: test foreground Dice " + ratio(fg.Dice),
+		"**unet: test foreground Dice " + ratio(fg.Dice) + " pooled (IoU " + ratio(fg.IoU) + "), " + ratio(im.Dice) + " per-image mean;",
+		"Foreground mean Dice **" + ratio(fg.Dice) + "**, IoU **" + ratio(fg.IoU) + "**, pooled over the pixels of 4 images; per-image mean Dice **0.5467**, IoU **0.4902**, over the 3 images",
+		"Pooled over the split (one confusion matrix of all its pixels",
+		"| class | Dice | IoU | images | images where it is only predicted |",
+		"| 1 liver | 0.8200 | 0.7353 | 2 | 0 |",
+		"| 2 tumour | 0.0000 | 0.0000 | 1 | 0 |",
+		"| **foreground mean** (per image, then over images) | **0.5467** | **0.4902** | 3 | |",
+		"Every image's scores: [per_image.csv](per_image.csv).",
 		"Model **unet** with 31,042,434 parameters (31.0 M), trained on LiTS (8 volumes), on NVIDIA H100, started 2025-03-04 05:06 UTC, wall time 1 h 02 min 03 s.",
 		"Best epoch 9 of 10",
 		"## Test: test\n",
@@ -68,8 +76,8 @@ func TestWrite(t *testing.T) {
 		"| 3 cyst | – | – | – | – | 0 | 0 |",
 		"| **foreground mean** | **" + ratio(fg.IoU) + "** | **" + ratio(fg.Dice) + "** |",
 		"| all-class mean (incl. background) | ",
-		"| class | ASSD mm | HD95 mm | images | images with one empty mask |",
-		"| 2 tumour | 9.05 | 9.05 | 1 | 1 |",
+		"| class | ASSD mm | HD95 mm | HD mm | ASD pred→truth mm | ASD truth→pred mm | images | images with one empty mask |",
+		"| 2 tumour | 9.05 | 9.05 | 9.05 | 9.05 | 9.05 | 1 | 1 |",
 		"![loss](loss.png) ([SVG](loss.svg))",
 		"![dice](dice.png) ([SVG](dice.svg))",
 		"| best 1: perfect (Dice 1.0000) |",
@@ -113,7 +121,7 @@ func TestWrite(t *testing.T) {
 	assert.Equal(t, r.Tests[0].Overlays, back.Tests[0].Overlays)
 
 	assert.NotContains(t, s, "![loss](loss.svg)", "an SVG twin is linked, not embedded again")
-	for _, f := range []string{LossPNG, LossSVG, DicePNG, DiceSVG, MarkdownFile, JSONFile} {
+	for _, f := range []string{LossPNG, LossSVG, DicePNG, DiceSVG, MarkdownFile, JSONFile, PerImageFile} {
 		assert.FileExists(t, filepath.Join(out, f))
 	}
 	noTemps(t, dir)
@@ -141,17 +149,23 @@ func TestWriteMinimal(t *testing.T) {
 }
 
 func TestHeadline(t *testing.T) {
-	rep := func(dice, iou float64) metric.Report {
-		return metric.Report{Split: metric.Summary{Foreground: metric.Means{Dice: metric.Score(dice), IoU: metric.Score(iou)}}}
+	rep := func(dice, iou float64, perImage ...float64) metric.Report {
+		r := metric.Report{Split: metric.Summary{Foreground: metric.Means{Dice: metric.Score(dice), IoU: metric.Score(iou)}}}
+		if len(perImage) > 0 {
+			r.ImageMean.Foreground = metric.ForegroundMean{Dice: metric.Score(perImage[0]), Images: 3}
+		}
+		return r
 	}
 	cases := []struct {
 		run  Run
 		want string
 	}{
 		{Run{Model: "unet", Tests: []Test{{Split: "test", Metrics: rep(0.95123, 0.90712)}, {Split: "test_xsubject", Metrics: rep(0.81234, 0.7)}}},
-			"unet: test foreground Dice 0.9512 (IoU 0.9071); test_xsubject 0.8123"},
+			"unet: test foreground Dice 0.9512 pooled (IoU 0.9071); test_xsubject 0.8123 pooled"},
+		{Run{Model: "unet", Tests: []Test{{Split: "test", Metrics: rep(0.95123, 0.90712, 0.93)}, {Split: "x", Metrics: rep(0.81234, 0.7, 0.80104)}}},
+			"unet: test foreground Dice 0.9512 pooled (IoU 0.9071), 0.9300 per-image mean; x 0.8123 pooled, 0.8010 per-image mean"},
 		{Run{Title: "t", Tests: []Test{{Metrics: rep(math.NaN(), math.NaN())}}},
-			"t: split 1 foreground Dice – (IoU –)"},
+			"t: split 1 foreground Dice – pooled (IoU –)"},
 		{Run{Model: "m", History: History{{Epoch: 1, ValDice: 0.5}, {Epoch: 2, ValDice: 0.7}, {Epoch: 3, ValDice: 0.6}}},
 			"m: best validation foreground Dice 0.7000 at epoch 2"},
 		{Run{Model: "m", BestEpoch: 3, History: History{{Epoch: 1, ValDice: 0.5}, {Epoch: 3, ValDice: 0.6}}},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/jmedseg/jmedseg/augment"
@@ -12,6 +13,7 @@ import (
 	"github.com/jmedseg/jmedseg/metric"
 	"github.com/jmedseg/jmedseg/models"
 	"github.com/jmedseg/jmedseg/torch"
+	"github.com/jmedseg/jmedseg/torch/dist"
 	"github.com/jmedseg/jmedseg/torch/nn"
 )
 
@@ -60,6 +62,7 @@ type evalSetup struct {
 	ds      *data.Dataset
 	batch   int
 	workers int
+	group   *dist.Group // set: tests are sharded over the group (dist_eval.go)
 }
 
 // loader makes the evaluation loader of samples: resized to the model's
@@ -216,7 +219,7 @@ func evaluate(ctx context.Context, e evalSetup, loader *data.Loader, sample func
 				if e.spacing != nil {
 					sp = e.spacing(name)
 				}
-				if err := ev.Add(id, group, p, tr, h, w, sp); err != nil {
+				if err := ev.AddImage(metric.Image{ID: id, Group: group, File: e.fileName(name)}, p, tr, h, w, sp); err != nil {
 					berr = err
 					return
 				}
@@ -238,6 +241,19 @@ func evaluate(ctx context.Context, e evalSetup, loader *data.Loader, sample func
 	}
 	out.Metrics = ev.Report()
 	return out, nil
+}
+
+// fileName is how reports name an image file: relative to the data set
+// directory, with forward slashes, when it lies inside it; else as given.
+func (e evalSetup) fileName(path string) string {
+	if e.ds == nil || e.ds.Dir == "" {
+		return path
+	}
+	rel, err := filepath.Rel(e.ds.Dir, path)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return path
+	}
+	return filepath.ToSlash(rel)
 }
 
 // storedSize is the H, W of an image file (zero if unreadable: the
