@@ -9,23 +9,31 @@ import (
 )
 
 // Parse builds a loss from a spec: terms joined by "+", each a name with
-// optional options in parentheses and an optional ":weight".
+// optional options in parentheses and an optional ":weight" (see Help for
+// every name and option):
 //
 //	ce                      cross-entropy
 //	ce(weight=0.3/0.7,ignore=255,smoothing=0.1)
-//	iou, dice               soft IoU / Dice (reference form: all classes, smooth 1)
-//	dice(perclass,nobg,smooth=1e-5,ignore=255)
-//	focal(gamma=2,alpha=0.5)
+//	iou, dice               soft IoU / Dice (reference form: pooled over all classes and the batch, smooth 1)
+//	dice(persample,perclass,nobg,smooth=1e-5,ignore=255)
+//	tversky(alpha=0.3,beta=0.7)
+//	focal(gamma=2,alpha=0.25)  balancing α: foreground α, background 1−α
+//	focal(alpha=0.1/0.3/0.6)   one α per class; scale=0.5 a plain factor
+//	dice(sigmoid), focal(sigmoid), bce   the multi-label (one sigmoid per channel) forms
+//	dualterm(lambda=1,k=0.2)   the shape-aware Dual-Term loss
 //	ce:0.8+iou:0.2          a weighted sum
 //
 // A single term with weight 1 is returned as itself rather than a Sum.
 //
-// Every number is checked where it is parsed: a term's weight is positive
-// and finite, class weights are finite, non-negative and not all zero,
-// smoothing is in [0, 1), focal gamma is at least 0 and alpha in (0, 1],
-// a Dice/IoU smooth is at least 0, and an ignore index is a label (0 or
-// more). The class count is not known here: CheckClasses compares a loss
-// with the data's.
+// Every number is checked where it is parsed, and an error names the term
+// and the problem: a term's weight is positive and finite, class weights
+// are finite, non-negative and not all zero, smoothing is in [0, 1), focal
+// gamma is at least 0, each focal alpha in [0, 1] and scale above 0,
+// Tversky's alpha and beta at least 0 and not both 0, a Dice/IoU/Tversky
+// smooth is at least 0, dualterm's lambda at least 0 and k above 0, and an
+// ignore index is a label (0 or more). The class count is not known here:
+// CheckClasses compares a loss with the data's (one class weight or focal
+// alpha per class).
 func Parse(spec string) (Loss, error) {
 	spec = strings.ReplaceAll(strings.TrimSpace(spec), " ", "")
 	if spec == "" {
@@ -106,10 +114,16 @@ func parseTerm(s string) (Term, error) {
 		l, err = parseRegion(IoU, opts)
 	case "dice":
 		l, err = parseRegion(Dice, opts)
+	case "tversky":
+		l, err = parseRegion(Tversky, opts)
 	case "focal":
 		l, err = parseFocal(opts)
+	case "bce":
+		l, err = parseBCE(opts)
+	case "dualterm":
+		l, err = parseDualTerm(opts)
 	default:
-		return Term{}, fmt.Errorf("unknown loss %q (want ce, iou, dice or focal)", name)
+		return Term{}, fmt.Errorf("unknown loss %q (want %s)", name, strings.Join(Names, ", "))
 	}
 	if err != nil {
 		return Term{}, fmt.Errorf("%s: %w", name, err)
@@ -215,16 +229,64 @@ func parseCE(opts map[string]string) (Loss, error) {
 
 func parseRegion(kind Overlap, opts map[string]string) (Loss, error) {
 	r := optReader{opts: opts}
-	l := Region{Kind: kind, Smooth: r.float("smooth", 1), PerClass: r.flag("perclass"), NoBackground: r.flag("nobg"), IgnoreIndex: r.ignore()}
+	l := Region{Kind: kind, Smooth: r.float("smooth", 1), PerClass: r.flag("perclass"), PerSample: r.flag("persample"),
+		NoBackground: r.flag("nobg"), Sigmoid: r.flag("sigmoid"), IgnoreIndex: r.ignore()}
 	r.check(l.Smooth >= 0, "smooth=%g: want 0 or more", l.Smooth)
+	if kind == Tversky {
+		l.Alpha, l.Beta = r.float("alpha", 0.3), r.float("beta", 0.7)
+		r.check(l.Alpha >= 0, "alpha=%g: want 0 or more (the weight of false positives)", l.Alpha)
+		r.check(l.Beta >= 0, "beta=%g: want 0 or more (the weight of false negatives)", l.Beta)
+		r.check(l.Alpha+l.Beta > 0, "alpha=0 and beta=0: the ratio is 1 whatever the prediction; want one above 0")
+	}
 	return l, r.done()
 }
 
 func parseFocal(opts map[string]string) (Loss, error) {
 	r := optReader{opts: opts}
-	l := Focal{Gamma: r.float("gamma", 2), Alpha: r.float("alpha", 0.5), IgnoreIndex: r.ignore()}
+	l := Focal{Gamma: r.float("gamma", 2), Alpha: []float64{0.5}, Scale: r.float("scale", 1), Sigmoid: r.flag("sigmoid"), IgnoreIndex: r.ignore()}
 	r.check(l.Gamma >= 0, "gamma=%g: want 0 or more", l.Gamma)
-	r.check(l.Alpha > 0 && l.Alpha <= 1, "alpha=%g: want a value in (0, 1] (0 makes the loss zero)", l.Alpha)
+	r.check(l.Scale > 0, "scale=%g: want a factor above 0 (0 makes the loss zero)", l.Scale)
+	if v, ok := opts["alpha"]; ok {
+		delete(opts, "alpha")
+		a, err := parseAlpha(v)
+		if err != nil {
+			return nil, err
+		}
+		l.Alpha = a
+	}
+	return l, r.done()
+}
+
+// parseAlpha reads focal's balancing alpha: "none", one value in [0, 1]
+// or one per class joined by "/".
+func parseAlpha(v string) ([]float64, error) {
+	if v == "none" {
+		return nil, nil
+	}
+	var out []float64
+	for _, f := range strings.Split(v, "/") {
+		x, err := strconv.ParseFloat(f, 64)
+		if err != nil || !(x >= 0 && x <= 1) {
+			return nil, fmt.Errorf("alpha=%s: %q is not a value in [0, 1] (alpha balances the classes: one α for the foreground, 1−α for the background, or one per class joined by /; "+
+				"a plain factor on the loss is scale=)", v, f)
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}
+
+func parseBCE(opts map[string]string) (Loss, error) {
+	r := optReader{opts: opts}
+	l := BCE{IgnoreIndex: r.ignore()}
+	return l, r.done()
+}
+
+func parseDualTerm(opts map[string]string) (Loss, error) {
+	r := optReader{opts: opts}
+	l := DualTerm{Lambda: r.float("lambda", 1), K: r.float("k", 0.2), Smooth: r.float("smooth", 1), IgnoreIndex: r.ignore()}
+	r.check(l.Lambda >= 0, "lambda=%g: want 0 or more (the weight of the shape term)", l.Lambda)
+	r.check(l.K > 0, "k=%g: want a smoothness above 0", l.K)
+	r.check(l.Smooth >= 0, "smooth=%g: want 0 or more", l.Smooth)
 	return l, r.done()
 }
 
@@ -248,12 +310,16 @@ func ignoreOf(l Loss) int64 {
 		return l.IgnoreIndex
 	case Focal:
 		return l.IgnoreIndex
+	case BCE:
+		return l.IgnoreIndex
+	case DualTerm:
+		return l.IgnoreIndex
 	}
 	return NoIgnore
 }
 
 // CheckClasses checks a loss against the number of classes of the data it
-// will train on: one class weight per class. It returns the void label:
+// will train on: one class weight (ce) or alpha (focal) per class. It returns the void label:
 // an ignore index outside [0, classes) (such as 255) that masks may then
 // hold, whose pixels count for nothing, or NoIgnore when there is none.
 // An ignore index inside [0, classes) ignores that class in the loss only.
@@ -263,6 +329,9 @@ func CheckClasses(l Loss, classes int) (void int64, err error) {
 	for _, t := range terms(l) {
 		if ce, ok := t.(CrossEntropy); ok && ce.Weight != nil && len(ce.Weight) != classes {
 			return NoIgnore, fmt.Errorf("%s: %d class weights for %d classes (give one per class, background first)", ce, len(ce.Weight), classes)
+		}
+		if f, ok := t.(Focal); ok && len(f.Alpha) > 1 && len(f.Alpha) != classes {
+			return NoIgnore, fmt.Errorf("%s: %d class alphas for %d classes (give one per class, background first, or one α for the foreground)", f, len(f.Alpha), classes)
 		}
 		ig := ignoreOf(t)
 		if ig == NoIgnore || (ig >= 0 && ig < int64(classes)) {
