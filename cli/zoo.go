@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/jmedseg/jmedseg/loss"
 	"github.com/jmedseg/jmedseg/models"
 	"github.com/jmedseg/jmedseg/zoo"
 )
@@ -33,7 +34,7 @@ func zooCommand() *cli.Command {
 			&cli.StringFlag{Name: "optimizer", Value: "adam", Usage: "adam, adamw or sgd"},
 			&cli.Float64Flag{Name: "weight-decay"},
 			&cli.BoolFlag{Name: "poly", Usage: "poly learning-rate schedule lr·(1−it/total)^0.9"},
-			&cli.StringFlag{Name: "loss", Value: "ce", Usage: "loss spec: ce, iou, dice, focal or a sum like ce:0.8+iou:0.2"},
+			&cli.StringFlag{Name: "loss", Value: "ce", Usage: loss.Usage},
 			&cli.BoolFlag{Name: "aug", Usage: "the SAS augmentation (colour jitter p=.8, Gaussian blur p=.5)"},
 			&cli.BoolFlag{Name: "geometric", Usage: "flips, rotation, affine and elastic augmentation"},
 			&cli.StringFlag{Name: "size", Usage: "train and test at HxW (default: the data's size)"},
