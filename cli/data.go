@@ -106,6 +106,7 @@ func dataCommand() *cli.Command {
 				HideHelpCommand: true,
 				Flags: withCommon(
 					&cli.IntFlag{Name: "classes", Usage: "number of classes, background included (default: from dataset.json; needed without one)"},
+					foldFlags()[0], foldFlags()[1],
 				),
 				Action: func(c *cli.Context) error {
 					args, err := interspersed(c) // data check DIR --json
@@ -122,7 +123,11 @@ func dataCommand() *cli.Command {
 						return fmt.Errorf("data check: %w", err)
 					}
 					dir := args[0]
-					rep, err := data.Check(c.Context, dir, data.CheckOptions{Classes: c.Int("classes")})
+					fold, err := foldOptions(c)
+					if err != nil {
+						return fmt.Errorf("data check: %w", err)
+					}
+					rep, err := data.Check(c.Context, dir, data.CheckOptions{Classes: c.Int("classes"), Open: fold})
 					if err != nil {
 						return err
 					}

@@ -42,6 +42,7 @@ func trainFlags() []cli.Flag {
 		&cli.IntFlag{Name: "workers", Usage: "data loading goroutines (default GOMAXPROCS)"},
 		&cli.IntFlag{Name: "limit-batches", Usage: "cap batches per epoch (smoke tests)"},
 		&cli.BoolFlag{Name: "skip-bad", Usage: "skip unreadable training samples (each reported) instead of stopping"},
+		foldFlags()[0], foldFlags()[1],
 	)
 }
 
@@ -63,7 +64,11 @@ func trainOptions(c *cli.Context) (train.Options, error) {
 	if err != nil {
 		return train.Options{}, fmt.Errorf("train: %w", err)
 	}
-	return train.Options{
+	fold, err := foldOptions(c)
+	if err != nil {
+		return train.Options{}, fmt.Errorf("train: %w", err)
+	}
+	return train.Options{Fold: fold.Fold, Folds: fold.Folds,
 		Model: c.String("model"), Data: c.String("data"), Out: c.String("out"),
 		Net:    models.Config{Width: c.Int64("width"), InChannels: c.Int64("in-channels"), Classes: c.Int64("classes")},
 		Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), Optimizer: c.String("optimizer"),

@@ -82,6 +82,8 @@ type CheckOptions struct {
 	Channels int
 	// Workers bounds parallel decoding (default GOMAXPROCS).
 	Workers int
+	// Open chooses the cross-validation fold of layouts that have folds.
+	Open OpenOptions
 }
 
 // Check opens the data set at dir, decodes every image and mask and reports
@@ -90,7 +92,7 @@ type CheckOptions struct {
 // labels outside [0, classes), and images with the wrong channel count. It
 // returns an error only when dir is not a data set at all or ctx ends.
 func Check(ctx context.Context, dir string, opts CheckOptions) (*CheckReport, error) {
-	d, err := Open(dir)
+	d, err := OpenWith(dir, opts.Open)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +206,7 @@ func checkSample(split string, s Sample, classes, wantCh int, want [2]int) (stri
 	add := func(file, kind, msg string) {
 		issues = append(issues, Issue{Split: split, File: file, Kind: kind, Message: msg})
 	}
-	img, err := ReadImage(s.Image)
+	img, err := ReadSampleImage(s)
 	size := ""
 	if err != nil {
 		add(s.Image, IssueUnreadable, unwrapFile(err))

@@ -17,7 +17,7 @@ func LoadExample(s Sample, noMask bool, classes int) (*Example, error) {
 // loadExample is LoadExample where masks may also hold the label void
 // (when it is not in [0, classes); 0: none).
 func loadExample(s Sample, noMask bool, classes int, void int) (*Example, error) {
-	img, err := ReadImage(s.Image)
+	img, err := ReadSampleImage(s)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,12 @@ const (
 	// LayoutReference is the reference JMedSeg layout: {split}_label.json,
 	// data/<name>.jpg|png and label/<name>.npy.
 	LayoutReference = "reference"
+	// LayoutNNUNet is nnU-Net v2's raw layout: dataset.json with
+	// channel_names, labels and file_ending; imagesTr/, labelsTr/, imagesTs/.
+	LayoutNNUNet = "nnunet"
+	// LayoutDataList is a MONAI-style data list: a JSON file with
+	// "training" (and optionally "validation" and "test") entries.
+	LayoutDataList = "datalist"
 )
 
 // Sample is one image/mask pair.
@@ -26,8 +32,14 @@ type Sample struct {
 	ID string
 	// Image and Mask are file paths; Mask is "" when no mask file was found.
 	Image, Mask string
-	// Group is the patient or subject the sample belongs to, when known.
+	// Group is the patient or subject the sample belongs to, when known
+	// (the case of a slice of a 3-D volume).
 	Group string
+	// Channels, when the input is stored one channel per file (nnU-Net's
+	// CASE_0000, CASE_0001, ...; a data list's list of images), holds every
+	// channel's file in order, Image being the first; ReadSampleImage
+	// merges them.
+	Channels []string
 }
 
 // Dataset is an opened data set directory.
@@ -42,16 +54,53 @@ type Dataset struct {
 	problems []Issue
 }
 
-// Open reads a data set directory in either the project's layout or the
-// reference JMedSeg layout (see README.md). It does not decode images; use
-// Check to validate them.
-func Open(dir string) (*Dataset, error) {
+// Open reads a data set with OpenWith's defaults.
+func Open(dir string) (*Dataset, error) { return OpenWith(dir, OpenOptions{}) }
+
+// OpenOptions choose how a data set is opened.
+type OpenOptions struct {
+	// Folds, when positive, splits the training cases of a layout without
+	// a validation split of its own (nnU-Net raw, a data list without
+	// "validation") into that many cross-validation folds; 0 means
+	// DefaultFolds there. The project's and the reference layout have
+	// their own train and val splits and refuse it.
+	Folds int
+	// Fold is the fold held out as the val split, in [0, Folds).
+	Fold int
+}
+
+// OpenWith reads a data set: a directory in the project's layout, the
+// reference JMedSeg layout or nnU-Net v2's raw layout, or a MONAI-style
+// data list (a .json file, or a directory whose dataset.json has a
+// "training" list, as the Medical Segmentation Decathlon's). See README.md.
+// It does not decode images; use Check to validate them.
+func OpenWith(dir string, opts OpenOptions) (*Dataset, error) {
+	if opts.Folds < 0 || opts.Fold < 0 || (opts.Folds > 0 && opts.Fold >= opts.Folds) || (opts.Folds == 0 && opts.Fold > 0 && opts.Fold >= DefaultFolds) {
+		return nil, fmt.Errorf("%s: fold %d of %d: want 0 <= fold < folds", dir, opts.Fold, max(opts.Folds, DefaultFolds))
+	}
 	st, err := os.Stat(dir)
 	if err != nil {
 		return nil, err
 	}
 	if !st.IsDir() {
-		return nil, fmt.Errorf("%s: not a directory", dir)
+		if strings.EqualFold(filepath.Ext(dir), ".json") {
+			return openDataList(dir, opts)
+		}
+		return nil, fmt.Errorf("%s: not a directory (nor a .json data list)", dir)
+	}
+	if kind, err := manifestKind(dir); err != nil {
+		return nil, err
+	} else if kind != "" {
+		switch kind {
+		case LayoutNNUNet:
+			return openNNUNet(dir, opts)
+		case LayoutDataList:
+			return openDataList(filepath.Join(dir, ManifestFile), opts)
+		}
+	}
+	explicit := opts.Folds > 0 || opts.Fold > 0
+	if explicit {
+		return nil, fmt.Errorf("%s has its own train and val splits: --fold and --folds apply to nnU-Net raw data sets and data lists", dir)
 	}
 	refs, _ := filepath.Glob(filepath.Join(dir, "*_label.json"))
 	if len(refs) > 0 {
@@ -96,7 +145,7 @@ func (d *Dataset) Split(name string) ([]Sample, error) {
 	}
 	var bad []string
 	for _, p := range d.problems {
-		if p.Split == name && (p.Kind == IssueDuplicate || p.Kind == IssueUnsupported) {
+		if p.Split == name && (p.Kind == IssueDuplicate || p.Kind == IssueUnsupported || p.Kind == IssueChannels) {
 			bad = append(bad, p.String())
 		}
 	}

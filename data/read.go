@@ -32,6 +32,9 @@ const (
 // FormatOf returns the format implied by the file name's extension, or ""
 // when it is not an image format this package reads.
 func FormatOf(path string) Format {
+	if file, _, ok := splitSlicePath(path); ok {
+		path = file
+	}
 	p := strings.ToLower(path)
 	switch {
 	case strings.HasSuffix(p, ".png"):
@@ -85,6 +88,13 @@ var DICOMDecoder func(path string) (image.Image, error)
 // images come back opaque, their colour channels as stored and alpha
 // ignored (see Opaque). Errors are *FileError values.
 func ReadImage(path string) (image.Image, error) {
+	if file, k, ok := splitSlicePath(path); ok { // an axial slice of a volume (SlicePath)
+		img, err := readSliceImage(file, k)
+		if err != nil {
+			return nil, fileErr(path, err)
+		}
+		return img, nil
+	}
 	var img image.Image
 	var err error
 	switch FormatOf(path) {

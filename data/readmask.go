@@ -18,6 +18,13 @@ import (
 // (H,W,1)). JPEG masks are refused: the compression invents labels. Errors
 // are *FileError values.
 func ReadMask(path string) (*Mask, error) {
+	if file, k, ok := splitSlicePath(path); ok { // an axial slice of a label volume (SlicePath)
+		m, err := readSliceMask(file, k)
+		if err != nil {
+			return nil, fileErr(path, err)
+		}
+		return m, nil
+	}
 	var m *Mask
 	var err error
 	switch FormatOf(path) {

@@ -25,6 +25,12 @@ type Options struct {
 	Data  string        `json:"data"`         // data set directory
 	Out   string        `json:"out"`          // run directory
 
+	// Fold and Folds choose the cross-validation fold held out as val, for
+	// layouts without a val split of their own (nnU-Net raw, data lists);
+	// see data.OpenOptions.
+	Fold  int `json:"fold,omitempty"`
+	Folds int `json:"folds,omitempty"`
+
 	Epochs    int     `json:"epochs"`    // 20
 	Batch     int     `json:"batch"`     // 8
 	LR        float64 `json:"lr"`        // 1e-4 (Adam) or 1e-2 (SGD)

@@ -152,6 +152,12 @@ func drawOverlays(out, split string, ev *Evaluation, n int) ([]string, error) {
 // Test loads a model checkpoint and evaluates it on splits of a data set,
 // writing metrics, overlays and a report into out.
 func Test(ctx context.Context, checkpoint, dataDir string, splits []string, out string, device string, batch int) (*report.Run, error) {
+	return TestWith(ctx, checkpoint, dataDir, data.OpenOptions{}, splits, out, device, batch)
+}
+
+// TestWith is Test on a data set opened with open (a cross-validation
+// fold: its val split is that fold's held-out cases).
+func TestWith(ctx context.Context, checkpoint, dataDir string, open data.OpenOptions, splits []string, out string, device string, batch int) (*report.Run, error) {
 	dev, err := torch.ParseDevice(device)
 	if err != nil {
 		return nil, err
@@ -164,7 +170,7 @@ func Test(ctx context.Context, checkpoint, dataDir string, splits []string, out 
 	if err := m.To(dev); err != nil {
 		return nil, err
 	}
-	ds, err := data.Open(dataDir)
+	ds, err := data.OpenWith(dataDir, open)
 	if err != nil {
 		return nil, err
 	}

@@ -148,7 +148,7 @@ func New(opt Options) (*Trainer, error) {
 		_, err := models.New(opt.Model, models.Config{})
 		return nil, err
 	}
-	if t.ds, err = data.Open(opt.Data); err != nil {
+	if t.ds, err = data.OpenWith(opt.Data, data.OpenOptions{Fold: opt.Fold, Folds: opt.Folds}); err != nil {
 		return nil, err
 	}
 	trainSamples, err := t.ds.Split(opt.TrainSplit)
