@@ -43,6 +43,12 @@ func predictCommand() *cli.Command {
 			&cli.StringFlag{Name: "input", Required: true, Usage: "PNG, JPEG, NPY, NIfTI or DICOM file, or a directory"},
 			&cli.StringFlag{Name: "output", Required: true, Usage: "output file (.png, .npy; .nii/.nii.gz for NIfTI inputs), or a directory"},
 			&cli.StringFlag{Name: "format", Value: "png", Usage: "mask format for 2D inputs: png or npy (a file --output's extension must agree)"},
+			&cli.BoolFlag{Name: "sliding-window", Usage: "predict at the image's own resolution with Gaussian-weighted windows of the model's input size (volumes: on their native axial slices)"},
+			&cli.Float64Flag{Name: "overlap", Value: 0.5, Usage: "fraction of a window its neighbours overlap, 0 to <1 (with --sliding-window)"},
+			&cli.IntFlag{Name: "window-batch", Value: 4, Usage: "windows (or slices) per forward pass, 1 or more"},
+			&cli.BoolFlag{Name: "tta", Usage: "test-time augmentation: mean of the softmax of the flipped inputs' predictions, flipped back"},
+			&cli.BoolFlag{Name: "largest-component", Usage: "keep each class's largest connected component only"},
+			&cli.StringFlag{Name: "probabilities", Usage: "also write class probabilities: a .npy file (.nii/.nii.gz for a volume), or a directory for a directory --input"},
 		),
 		Action: func(c *cli.Context) error {
 			dev, err := setup(c)
@@ -79,14 +85,22 @@ func predictCommand() *cli.Command {
 					return fmt.Errorf("predict: --format %s but --output %s is .%s: give one of them, or make them agree", format, out, ext)
 				}
 			}
+			opts, probs, err := predictOptions(c, in, out, st.IsDir())
+			if err != nil {
+				return err
+			}
 			p, err := infer.NewPredictor(c.String("checkpoint"), dev)
 			if err != nil {
 				return err
 			}
 			defer p.Close()
+			file := func(in, out string) error { return p.File(in, out) }
+			if opts != nil {
+				file = func(in, out string) error { return p.FileWith(in, out, probs(in), *opts) }
+			}
 			var written []string
 			if !st.IsDir() {
-				if err := p.File(in, out); err != nil {
+				if err := file(in, out); err != nil {
 					return err
 				}
 				written = append(written, out)
@@ -104,7 +118,7 @@ func predictCommand() *cli.Command {
 					if samePath(filepath.Join(in, name), dst) {
 						return fmt.Errorf("predict: the mask of %s would overwrite it (--output %s); choose another --output", filepath.Join(in, name), out)
 					}
-					if err := p.File(filepath.Join(in, name), dst); err != nil {
+					if err := file(filepath.Join(in, name), dst); err != nil {
 						return err
 					}
 					written = append(written, dst)

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/jmedseg/jmedseg/data"
 	"github.com/jmedseg/jmedseg/data/nifti"
 	"github.com/jmedseg/jmedseg/internal/atomicfile"
 )
@@ -31,7 +32,11 @@ import (
 // background. NaN voxels are read as "no data": the lowest intensity, and
 // background in the result; an infinite voxel, a 4-D volume (more than one
 // frame) or a volume of NaN only is an error naming the file.
-func (p *Predictor) Volume(in, out string) error {
+func (p *Predictor) Volume(in, out string) error { return p.volume(in, out, p.PredictBatch, false) }
+
+// volume is Volume predicting the framed slices with predict, keeping
+// each class's largest component when lc is set.
+func (p *Predictor) volume(in, out string, predict func([]image.Image) ([]*data.Mask, error), lc bool) error {
 	v, err := nifti.ReadFile(in)
 	if err != nil {
 		return err
@@ -74,7 +79,7 @@ func (p *Predictor) Volume(in, out string) error {
 		}
 		imgs[k] = img
 	}
-	preds, err := p.PredictBatch(imgs)
+	preds, err := predict(imgs)
 	if err != nil {
 		return fmt.Errorf("%s: %w", in, err)
 	}
@@ -91,6 +96,9 @@ func (p *Predictor) Volume(in, out string) error {
 	}
 	for _, i := range noData {
 		labels[i] = 0
+	}
+	if lc {
+		largestComponent(labels, [3]int{v.Dim[0], v.Dim[1], v.Dim[2]})
 	}
 	return writeLabelVolume(in, out, labels)
 }
