@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/jmedseg/jmedseg/loss"
 	"github.com/jmedseg/jmedseg/models"
 	"github.com/jmedseg/jmedseg/report"
 	"github.com/jmedseg/jmedseg/train"
@@ -28,7 +29,7 @@ func trainFlags() []cli.Flag {
 		&cli.StringFlag{Name: "optimizer", Value: "adam", Usage: "adam, adamw or sgd"},
 		&cli.Float64Flag{Name: "weight-decay", Usage: "weight decay, 0 or more"},
 		&cli.BoolFlag{Name: "poly", Usage: "poly learning-rate schedule lr·(1−it/total)^0.9"},
-		&cli.StringFlag{Name: "loss", Value: "ce", Usage: "loss spec: ce, iou, dice, focal or a sum like ce:0.8+iou:0.2"},
+		&cli.StringFlag{Name: "loss", Value: "ce", Usage: loss.Usage},
 		&cli.BoolFlag{Name: "aug", Usage: "the SAS augmentation (colour jitter p=.8, Gaussian blur p=.5)"},
 		&cli.BoolFlag{Name: "geometric", Usage: "flips, rotation, affine and elastic augmentation"},
 		&cli.BoolFlag{Name: "stn", Usage: "a spatial transformer in front of the model (SAS); logits are warped back"},
@@ -81,9 +82,10 @@ func trainOptions(c *cli.Context) (train.Options, error) {
 
 func trainCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "train",
-		Usage: "train a model, validate every epoch, test the best checkpoint and write a report",
-		Flags: trainFlags(),
+		Name:        "train",
+		Usage:       "train a model, validate every epoch, test the best checkpoint and write a report",
+		Description: loss.Help,
+		Flags:       trainFlags(),
 		Action: func(c *cli.Context) error {
 			opt, err := trainOptions(c)
 			if err != nil {
