@@ -13,7 +13,11 @@ type BatchNorm struct {
 	NumBatchesTracked       *torch.Tensor // int64 scalar
 	Eps, Momentum           float64       // Momentum < 0: cumulative average
 	NumFeatures             int64
-	dims                    []int
+	// Sync, when set, normalises in training mode with the statistics of
+	// a whole process group's batch (jmedseg train --sync-bn sets it to
+	// torch/dist's SyncBatchNorm); it updates the running statistics.
+	Sync func(x, weight, bias, runningMean, runningVar *torch.Tensor, momentum, eps float64) *torch.Tensor
+	dims []int
 }
 
 func newBatchNorm(n int64, dims []int, opts []Option) *BatchNorm {
@@ -62,6 +66,9 @@ func (m *BatchNorm) Forward(x *torch.Tensor) *torch.Tensor {
 			}
 			momentum = 1 / n
 		}
+	}
+	if training && m.Sync != nil {
+		return m.Sync(x, m.Weight, m.Bias, m.RunningMean, m.RunningVar, momentum, m.Eps)
 	}
 	useBatch := training || m.RunningMean == nil
 	return torch.BatchNorm(x, m.Weight, m.Bias, m.RunningMean, m.RunningVar, useBatch, momentum, m.Eps)

@@ -1,0 +1,4 @@
+package dist
+
+// HandleNumel exposes handleNumel to the layout test.
+var HandleNumel = handleNumel
