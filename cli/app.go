@@ -63,6 +63,7 @@ func App() *cli.App {
 			pretrainCommand(),
 			benchCommand(),
 			zooCommand(),
+			experimentCommand(),
 		},
 		HideHelpCommand: true,
 	}

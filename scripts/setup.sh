@@ -5,7 +5,7 @@
 # headless browser test. Idempotent; quiet when done.
 set -euo pipefail
 
-pkgs=(libtorch-dev libgloo-dev python3-torch python3-numpy cmake g++ mricron-data insighttoolkit5-examples chromium)
+pkgs=(libtorch-dev libgloo-dev python3-torch python3-numpy cmake g++ libpng-dev mricron-data insighttoolkit5-examples chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
