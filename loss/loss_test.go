@@ -19,7 +19,7 @@ const setup = "from loss_oracle import *"
 
 // fwd parses spec and returns a case function that gives the loss twice (see
 // two in loss_oracle.py: a lone scalar would have its gradient weighed by
-// sin(0) = 0 and so check nothing).
+// sin(0) = 0 and so checked nothing; now sin(1..n), and two copies do no harm).
 func fwd(spec string) func(x []*torch.Tensor) []*torch.Tensor {
 	l, err := loss.Parse(spec)
 	if err != nil {

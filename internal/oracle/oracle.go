@@ -2,8 +2,9 @@
 // cases, each a Go function and the same computation as a Python expression;
 // Check generates the inputs, runs every expression in one Python process
 // (Debian's python3-torch, the same libtorch) and compares outputs and input
-// gradients. The upstream gradient of the first output is sin(0..n-1) in its
-// shape on both sides, so gradients are not the trivial all-ones.
+// gradients. The upstream gradient of the first output is sin(1..n) in its
+// shape on both sides, so gradients are not the trivial all-ones (and not
+// zero for a scalar output, as sin(0..n-1) was).
 //
 // The Python side of every parity test (this package's ops_oracle.py, the
 // torch/nn and torch/optim oracles, the safetensors fixture and the PyTorch
@@ -165,7 +166,7 @@ func Check(t *testing.T, cases []Case) {
 				return
 			}
 			y := outs[0]
-			wt := torch.Arange(0, float64(y.Numel()), 1, s).ToDType(torch.Float64).Sin().Reshape(y.Shape()...).ToDType(y.DType())
+			wt := torch.Arange(1, float64(y.Numel())+1, 1, s).ToDType(torch.Float64).Sin().Reshape(y.Shape()...).ToDType(y.DType())
 			require.NoError(t, y.Mul(wt).Sum().Backward())
 			for k, x := range xs {
 				if w.Grads[k] == nil {

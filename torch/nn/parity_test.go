@@ -319,7 +319,7 @@ func TestLayersMatchPyTorch(t *testing.T) {
 				assertNear(t, fmt.Sprintf("output %d", i), w, o)
 			}
 			y := outs[0]
-			wt := torch.Arange(0, float64(y.Numel()), 1, s).ToDType(torch.Float64).Sin().Reshape(y.Shape()...).ToDType(y.DType())
+			wt := torch.Arange(1, float64(y.Numel())+1, 1, s).ToDType(torch.Float64).Sin().Reshape(y.Shape()...).ToDType(y.DType())
 			require.NoError(t, y.Mul(wt).Sum().Backward())
 			for i, x := range xs {
 				w, ok := want[fmt.Sprintf("gin.%d", i)]

@@ -12,9 +12,9 @@ import torch.nn.functional as F
 
 
 def two(v):
-    """The scalar v twice: oracle.Check weighs the first output by
-    sin(0..n-1), which is 0 for a scalar, so a scalar loss would check no
-    gradient; the second copy is weighed by sin(1)."""
+    """The scalar v twice, stacked: oracle.Check weighs the first output's
+    elements by sin(1..n) (it was sin(0..n-1), 0 for a scalar), so the
+    gradient is checked under two weights."""
     return torch.stack([v, v])
 
 

@@ -4,7 +4,7 @@ argv: cases.json, a directory, a thread count. For each case the Go test has
 written <dir>/<name>.w.safetensors (its module's state dict, written by Go)
 and <dir>/<name>.x.safetensors (inputs in0, in1, ...). This script builds the
 same module in PyTorch, loads Go's weights strictly, runs the call, back-
-propagates sin(arange(numel)) through the first output and writes
+propagates sin(arange(1, numel+1)) through the first output and writes
 <dir>/<name>.out.safetensors with the outputs (out.K), input gradients
 (gin.K), parameter gradients (gp.NAME) and the state dict after the call
 (sd.NAME). With "pysd" it also writes a state dict of a freshly initialised
@@ -74,7 +74,7 @@ def main():
         res = {}
         for i, o in enumerate(outs):
             res[f"out.{i}"] = o
-        w = torch.sin(torch.arange(outs[0].numel(), dtype=torch.float64)).reshape(outs[0].shape).to(outs[0].dtype)
+        w = torch.sin(torch.arange(1, outs[0].numel() + 1, dtype=torch.float64)).reshape(outs[0].shape).to(outs[0].dtype)
         (outs[0] * w).sum().backward()
         for i, t in enumerate(ins):
             if t.grad is not None:

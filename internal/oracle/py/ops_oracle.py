@@ -3,7 +3,7 @@
 Reads a JSON list of cases from argv[1], evaluates each case's Python
 expression with torch on the same inputs, and writes outputs and input
 gradients to argv[2]. The upstream gradient of the first output is
-sin(arange(numel)) in its shape, as on the Go side.
+sin(arange(1, numel+1)) in its shape, as on the Go side.
 """
 import json
 import math
@@ -45,7 +45,7 @@ def main():
         rec = {"name": c["name"], "outputs": [{"shape": list(o.shape), "data": as_list(o)} for o in outs]}
         first = outs[0]
         if any(t.requires_grad for t in ins) and first.requires_grad:
-            w = torch.sin(torch.arange(first.numel(), dtype=torch.float64)).reshape(first.shape).to(first.dtype)
+            w = torch.sin(torch.arange(1, first.numel() + 1, dtype=torch.float64)).reshape(first.shape).to(first.dtype)
             (first * w).sum().backward()
             rec["grads"] = [as_list(t.grad) if t.grad is not None else None for t in ins]
         out.append(rec)
