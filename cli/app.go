@@ -64,6 +64,7 @@ func App() *cli.App {
 			benchCommand(),
 			zooCommand(),
 			experimentCommand(),
+			serveCommand(),
 		},
 		HideHelpCommand: true,
 	}
