@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -103,6 +102,10 @@ func pretrainCommand() *cli.Command {
 				_, err := models.New(c.String("model"), models.Config{})
 				return err
 			}
+			cfg := spec.Resolve(models.Config{InChannels: int64(channels), Classes: int64(max(ds.NumClasses(), 2)), Width: c.Int64("width")})
+			if err := sas.CheckEncoder(spec.Name, cfg); err != nil {
+				return fmt.Errorf("pretrain: %w", err)
+			}
 			if err := spec.CheckSize(int64(size[0]), int64(size[1])); err != nil {
 				return fmt.Errorf("pretrain: %w (choose --size)", err)
 			}
@@ -114,7 +117,6 @@ func pretrainCommand() *cli.Command {
 					}
 				}
 			}
-			cfg := spec.Resolve(models.Config{InChannels: int64(channels), Classes: int64(max(ds.NumClasses(), 2)), Width: c.Int64("width")})
 			o := sas.PretrainOptions{Method: method, Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), Queue: c.Int("queue"),
 				Temperature: c.Float64("temperature"), Momentum: c.Float64("momentum"), Size: size, Channels: channels,
 				Norm: models.DefaultNormalization(), Workers: c.Int("workers"), Seed: c.Uint64("seed"), Device: dev}
@@ -131,9 +133,6 @@ func pretrainCommand() *cli.Command {
 			}
 			rep, err := sas.PretrainModel(c.Context, sas.ModelJob{Model: spec.Name, Config: cfg, Samples: samples, Data: c.String("data"),
 				Splits: splits, Options: o, Out: out})
-			if errors.Is(err, sas.ErrNoEncoder) {
-				return fmt.Errorf("pretrain: %w", err)
-			}
 			if err != nil {
 				return err
 			}

@@ -484,15 +484,8 @@ func newExperiment(ctx context.Context, opt Options) (*experiment, error) {
 	}
 	e.opt.Protocol = *p // resolved: what the directory records
 	if slices.ContainsFunc(opt.Variants, func(v Variant) bool { return v.SSL }) {
-		m, err := models.New(spec.Name, models.Config{InChannels: int64(e.channels), Classes: int64(e.classes), Width: p.Width})
-		if err != nil {
-			return nil, fmt.Errorf("experiment sas: %w", err)
-		}
-		_, ok := m.(Encoder)
-		m.Free()
-		if !ok {
-			return nil, fmt.Errorf("experiment sas: --model %s: %w, so the ssl variants cannot run (models with one: %s); choose others with --variants",
-				spec.Name, ErrNoEncoder, strings.Join(EncoderModels(), ", "))
+		if err := CheckEncoder(spec.Name, models.Config{InChannels: int64(e.channels), Classes: int64(e.classes), Width: p.Width}); err != nil {
+			return nil, fmt.Errorf("experiment sas: --model: %w; the ssl variants need one (choose others with --variants)", err)
 		}
 	}
 	trainSamples, _ := e.ds.Split("train")

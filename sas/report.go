@@ -207,6 +207,22 @@ func EncoderModels() []string {
 	return out
 }
 
+// CheckEncoder reports, as an error wrapping ErrNoEncoder that names the
+// models with one, when the model name builds with cfg has no encoder to
+// pretrain.
+func CheckEncoder(name string, cfg models.Config) error {
+	m, err := models.New(name, cfg)
+	if err != nil {
+		return err
+	}
+	_, ok := m.(Encoder)
+	m.Free()
+	if !ok {
+		return fmt.Errorf("sas: %s: %w (models with one: %s)", name, ErrNoEncoder, strings.Join(EncoderModels(), ", "))
+	}
+	return nil
+}
+
 // PretrainModel builds job.Model, pretrains its encoder, and writes the
 // encoder file (models.SaveEncoder, with the losses, accuracies and
 // settings in its metadata) and its report (WriteReport) atomically. It
