@@ -10,7 +10,11 @@ ifneq ($(LIBTORCH),)
 CXX11_ABI ?= $(shell python3 -c 'import torch;print(int(torch._C._GLIBCXX_USE_CXX11_ABI))' 2>/dev/null)
 ABI_FLAG := $(if $(CXX11_ABI),-D_GLIBCXX_USE_CXX11_ABI=$(CXX11_ABI),)
 CUDA_LIBS := $(if $(wildcard $(LIBTORCH)/lib/libtorch_cuda.so),-Wl,--no-as-needed -ltorch_cuda -lc10_cuda -Wl,--as-needed,)
-export CGO_CXXFLAGS := -I$(LIBTORCH)/include -I$(LIBTORCH)/include/torch/csrc/api/include $(ABI_FLAG) $(CGO_CXXFLAGS)
+# CUDA graphs (csrc/perf.cc) need the CUDA runtime's headers: CUDA_INCLUDE
+# names their folder when they are not on the compiler's default path.
+CUDA_INCLUDE ?=
+CUDA_DEFS := $(if $(wildcard $(LIBTORCH)/lib/libtorch_cuda.so),-DJMEDSEG_CUDA $(if $(CUDA_INCLUDE),-I$(CUDA_INCLUDE)),)
+export CGO_CXXFLAGS := -I$(LIBTORCH)/include -I$(LIBTORCH)/include/torch/csrc/api/include $(ABI_FLAG) $(CUDA_DEFS) $(CGO_CXXFLAGS)
 export CGO_LDFLAGS := -L$(LIBTORCH)/lib -Wl,-rpath,$(LIBTORCH)/lib $(CUDA_LIBS) $(CGO_LDFLAGS)
 CMAKE_PREFIX := -DCMAKE_PREFIX_PATH=$(LIBTORCH) $(if $(CXX11_ABI),-DCMAKE_CXX_FLAGS=$(ABI_FLAG),)
 endif

@@ -1,0 +1,358 @@
+// perf.cc: memory formats, autocast, multi-tensor (_foreach_) updates and
+// CUDA graphs, behind perf.h.
+//
+// cgo compiles it into package torch as a translation unit of its own
+// (torch/perf_shim.cc), beside jmedseg.cc, whose handles it reads (an
+// at::Tensor first, as csrc/dist.cc reads them) and makes only through
+// jt_shallow, so that the live-tensor counters see every handle.
+//
+// libtorch versions: autocast's per-device API (set_autocast_enabled(device,
+// on)) arrived in 2.4; 1.13 to 2.3 have set_cpu_enabled / set_enabled
+// (CUDA). TORCH_VERSION_* selects the calls. CUDA graphs are compiled only
+// with JMEDSEG_CUDA (the Makefile defines it when LIBTORCH has
+// libtorch_cuda), since at::cuda::CUDAGraph exists only in CUDA builds.
+#include "perf.h"
+
+#include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+// A CUDA libtorch without the CUDA runtime's headers on the include path
+// builds without graphs rather than failing.
+#if defined(JMEDSEG_CUDA) && defined(__has_include)
+#if __has_include(<cuda_runtime_api.h>)
+#define JP_CUDA_GRAPHS 1
+#endif
+#endif
+
+#ifdef JP_CUDA_GRAPHS
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <optional>
+#endif
+
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define JP_AUTOCAST_PER_DEVICE 1
+#endif
+
+namespace {
+
+// jmedseg.cc's handle layout: the tensor first (TestHandleLayout in
+// torch/dist checks the same assumption).
+struct HandleView {
+  at::Tensor t;
+  int64_t bytes;
+};
+inline at::Tensor &T(jt_tensor h) { return static_cast<HandleView *>(h)->t; }
+
+jt_error *make_err(int kind, const char *msg) {
+  auto *e = static_cast<jt_error *>(std::malloc(sizeof(jt_error)));
+  if (e == nullptr) return nullptr;
+  e->kind = kind;
+  e->msg = strdup(msg);
+  return e;
+}
+
+// wrap makes a counted handle of t through jmedseg.cc's jt_shallow.
+jt_tensor wrap(at::Tensor t) {
+  HandleView v{std::move(t), 0};
+  jt_result r = jt_shallow(&v);
+  if (r.err != nullptr) {
+    jt_error_free(r.err);
+    throw std::bad_alloc();
+  }
+  return r.t;
+}
+
+std::vector<at::Tensor> list(jt_tensor *xs, int64_t n) {
+  std::vector<at::Tensor> v;
+  v.reserve(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; i++) v.push_back(T(xs[i]));
+  return v;
+}
+
+// put hands results to out, freeing what was made if one fails.
+void put(std::vector<at::Tensor> &&ts, jt_tensor *out) {
+  size_t i = 0;
+  try {
+    for (; i < ts.size(); i++) out[i] = wrap(std::move(ts[i]));
+  } catch (...) {
+    for (size_t j = 0; j < i; j++) {
+      jt_free(out[j]);
+      out[j] = nullptr;
+    }
+    throw;
+  }
+}
+
+at::MemoryFormat format(int f) {
+  return f == JP_CHANNELS_LAST ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+}
+
+}  // namespace
+
+#define PERF_CATCH(ret)                                          \
+  catch (const c10::OutOfMemoryError &e) {                       \
+    ret(make_err(JT_ERR_OOM, e.what_without_backtrace()));       \
+  }                                                              \
+  catch (const c10::Error &e) {                                  \
+    ret(make_err(JT_ERR_GENERIC, e.what_without_backtrace()));   \
+  }                                                              \
+  catch (const std::bad_alloc &e) {                              \
+    ret(make_err(JT_ERR_OOM, e.what()));                         \
+  }                                                              \
+  catch (const std::exception &e) {                              \
+    ret(make_err(JT_ERR_GENERIC, e.what()));                     \
+  }                                                              \
+  catch (...) {                                                  \
+    ret(make_err(JT_ERR_GENERIC, "unknown C++ exception"));      \
+  }
+
+#define PERF_RET_ERR(e) return (e)
+#define PERF_RET_RES(e) return jt_result{nullptr, (e)}
+#define PE(stmts)   \
+  try {             \
+    stmts;          \
+    return nullptr; \
+  }                 \
+  PERF_CATCH(PERF_RET_ERR)
+
+extern "C" {
+
+// ---- memory formats ----
+
+jt_result jp_contiguous_as(jt_tensor t, int f) {
+  try {
+    return jt_result{wrap(T(t).contiguous(format(f))), nullptr};
+  }
+  PERF_CATCH(PERF_RET_RES)
+}
+
+int jp_is_contiguous_as(jt_tensor t, int f) { return T(t).is_contiguous(format(f)) ? 1 : 0; }
+
+// ---- autocast ----
+
+struct AutocastState {
+  at::DeviceType dev;
+  bool was_enabled;
+  at::ScalarType prev_dtype;
+};
+
+static bool autocast_is_enabled(at::DeviceType d) {
+#ifdef JP_AUTOCAST_PER_DEVICE
+  return at::autocast::is_autocast_enabled(d);
+#else
+  return d == at::kCPU ? at::autocast::is_cpu_enabled() : at::autocast::is_enabled();
+#endif
+}
+
+static void autocast_set(at::DeviceType d, bool on, at::ScalarType dt) {
+#ifdef JP_AUTOCAST_PER_DEVICE
+  at::autocast::set_autocast_dtype(d, dt);
+  at::autocast::set_autocast_enabled(d, on);
+#else
+  if (d == at::kCPU) {
+    at::autocast::set_autocast_cpu_dtype(dt);
+    at::autocast::set_cpu_enabled(on);
+  } else {
+    at::autocast::set_autocast_gpu_dtype(dt);
+    at::autocast::set_enabled(on);
+  }
+#endif
+}
+
+static at::ScalarType autocast_dtype(at::DeviceType d) {
+#ifdef JP_AUTOCAST_PER_DEVICE
+  return at::autocast::get_autocast_dtype(d);
+#else
+  return d == at::kCPU ? at::autocast::get_autocast_cpu_dtype() : at::autocast::get_autocast_gpu_dtype();
+#endif
+}
+
+void *jp_autocast_enter(int dev_type, int dtype, jt_error **err) {
+  *err = nullptr;
+  try {
+    auto d = static_cast<at::DeviceType>(dev_type);
+    auto dt = static_cast<at::ScalarType>(dtype);
+    if (d != at::kCPU && d != at::kCUDA) {
+      *err = make_err(JT_ERR_VALUE, "autocast: only CPU and CUDA devices are supported");
+      return nullptr;
+    }
+    if (dt != at::kBFloat16 && dt != at::kHalf) {
+      *err = make_err(JT_ERR_VALUE, "autocast: the dtype must be bfloat16 or float16");
+      return nullptr;
+    }
+    if (d == at::kCPU && dt != at::kBFloat16) {
+      *err = make_err(JT_ERR_VALUE, "autocast: CPU autocast takes bfloat16 only (float16 is for CUDA)");
+      return nullptr;
+    }
+    auto *s = new AutocastState{d, autocast_is_enabled(d), autocast_dtype(d)};
+    autocast_set(d, true, dt);
+    at::autocast::increment_nesting();
+    return s;
+  } catch (const std::exception &e) {
+    *err = make_err(JT_ERR_GENERIC, e.what());
+  } catch (...) {
+    *err = make_err(JT_ERR_GENERIC, "autocast: unknown C++ exception");
+  }
+  return nullptr;
+}
+
+void jp_autocast_exit(void *state) {
+  if (state == nullptr) return;
+  auto *s = static_cast<AutocastState *>(state);
+  // As torch.autocast.__exit__: the cast weights are cached for the
+  // region; the cache goes when the outermost region ends.
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+  autocast_set(s->dev, s->was_enabled, s->prev_dtype);
+  delete s;
+}
+
+int jp_autocast_enabled(int dev_type) { return autocast_is_enabled(static_cast<at::DeviceType>(dev_type)) ? 1 : 0; }
+
+// ---- multi-tensor updates ----
+
+jt_error *jp_foreach_mul_scalar_(jt_tensor *xs, int64_t n, double s) { PE(at::_foreach_mul_(list(xs, n), s)) }
+jt_error *jp_foreach_add_scalar_(jt_tensor *xs, int64_t n, double s) { PE(at::_foreach_add_(list(xs, n), s)) }
+jt_error *jp_foreach_div_scalar_(jt_tensor *xs, int64_t n, double s) { PE(at::_foreach_div_(list(xs, n), s)) }
+jt_error *jp_foreach_add_list_(jt_tensor *xs, jt_tensor *ys, int64_t n, double alpha) {
+  PE(at::_foreach_add_(list(xs, n), list(ys, n), alpha))
+}
+jt_error *jp_foreach_addcmul_(jt_tensor *xs, jt_tensor *a, jt_tensor *b, int64_t n, double value) {
+  PE(at::_foreach_addcmul_(list(xs, n), list(a, n), list(b, n), value))
+}
+jt_error *jp_foreach_addcdiv_(jt_tensor *xs, jt_tensor *a, jt_tensor *b, int64_t n, double value) {
+  PE(at::_foreach_addcdiv_(list(xs, n), list(a, n), list(b, n), value))
+}
+jt_error *jp_foreach_maximum_(jt_tensor *xs, jt_tensor *ys, int64_t n) {
+  // 1.13 has _foreach_maximum_ (in place) as 2.x does.
+  PE(at::_foreach_maximum_(list(xs, n), list(ys, n)))
+}
+jt_error *jp_foreach_copy_(jt_tensor *xs, jt_tensor *ys, int64_t n) {
+  // _foreach_copy_ is 2.1+; a loop of copy_ is the same arithmetic.
+  PE(for (int64_t i = 0; i < n; i++) T(xs[i]).copy_(T(ys[i])))
+}
+jt_error *jp_foreach_sqrt(jt_tensor *xs, int64_t n, jt_tensor *out) { PE(put(at::_foreach_sqrt(list(xs, n)), out)) }
+jt_error *jp_foreach_add_list(jt_tensor *xs, jt_tensor *ys, int64_t n, double alpha, jt_tensor *out) {
+  PE(put(at::_foreach_add(list(xs, n), list(ys, n), alpha), out))
+}
+jt_error *jp_grads(jt_tensor *params, int64_t n, jt_tensor *out) {
+  PE({
+    for (int64_t i = 0; i < n; i++) out[i] = nullptr;
+    std::vector<at::Tensor> gs;
+    gs.reserve(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; i++) gs.push_back(T(params[i]).grad());
+    int64_t i = 0;
+    try {
+      for (; i < n; i++)
+        if (gs[i].defined()) out[i] = wrap(std::move(gs[i]));
+    } catch (...) {
+      for (int64_t j = 0; j < i; j++) {
+        jt_free(out[j]);
+        out[j] = nullptr;
+      }
+      throw;
+    }
+  })
+}
+
+// ---- CUDA graphs ----
+
+#ifdef JP_CUDA_GRAPHS
+struct Graph {
+  at::cuda::CUDAGraph g;
+  int dev;
+  std::optional<c10::cuda::CUDAStream> stream;
+  std::optional<c10::cuda::CUDAStreamGuard> guard;
+};
+
+int jp_cuda_graphs_built(void) { return 1; }
+
+jt_error *jp_graph_new(int dev_index, jp_graph *out) {
+  PE({
+    auto *g = new Graph();
+    g->dev = dev_index;
+    *out = g;
+  })
+}
+
+jt_error *jp_graph_capture_begin(jp_graph h) {
+  PE({
+    auto *g = static_cast<Graph *>(h);
+    if (g->guard) throw std::runtime_error("CUDA graph: capture already begun");
+    c10::cuda::CUDAGuard dev(static_cast<c10::DeviceIndex>(g->dev));
+    // Capture needs a stream other than the default one; the work queued
+    // so far must be done before capture starts.
+    auto cur = c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(g->dev));
+    cur.synchronize();
+    g->stream.emplace(c10::cuda::getStreamFromPool(false, static_cast<c10::DeviceIndex>(g->dev)));
+    g->guard.emplace(*g->stream);
+    try {
+      g->g.capture_begin();
+    } catch (...) {
+      g->guard.reset();
+      throw;
+    }
+  })
+}
+
+jt_error *jp_graph_capture_end(jp_graph h) {
+  PE({
+    auto *g = static_cast<Graph *>(h);
+    if (!g->guard) throw std::runtime_error("CUDA graph: capture_end without capture_begin");
+    try {
+      g->g.capture_end();
+    } catch (...) {
+      g->guard.reset();
+      throw;
+    }
+    g->stream->synchronize();
+    g->guard.reset();
+  })
+}
+
+jt_error *jp_graph_replay(jp_graph h) {
+  PE({
+    auto *g = static_cast<Graph *>(h);
+    if (g->guard) throw std::runtime_error("CUDA graph: replay during capture");
+    g->g.replay();
+  })
+}
+
+void jp_graph_free(jp_graph h) {
+  auto *g = static_cast<Graph *>(h);
+  if (g == nullptr) return;
+  g->guard.reset();
+  delete g;
+}
+
+jt_error *jp_cuda_synchronize(int dev_index) {
+  PE({
+    c10::cuda::CUDAGuard dev(static_cast<c10::DeviceIndex>(dev_index));
+    c10::cuda::device_synchronize();
+  })
+}
+#else
+static jt_error *no_cuda() {
+  return make_err(JT_ERR_GENERIC,
+                  "CUDA graphs: this jmedseg was built without CUDA (build against a CUDA libtorch: make LIBTORCH=...)");
+}
+int jp_cuda_graphs_built(void) { return 0; }
+jt_error *jp_graph_new(int, jp_graph *out) {
+  *out = nullptr;
+  return no_cuda();
+}
+jt_error *jp_graph_capture_begin(jp_graph) { return no_cuda(); }
+jt_error *jp_graph_capture_end(jp_graph) { return no_cuda(); }
+jt_error *jp_graph_replay(jp_graph) { return no_cuda(); }
+void jp_graph_free(jp_graph) {}
+jt_error *jp_cuda_synchronize(int) { return no_cuda(); }
+#endif
+
+}  // extern "C"

@@ -1,0 +1,71 @@
+/* perf.h: the C ABI of jmedseg's performance helpers over libtorch: memory
+ * formats (channels-last), autocast (bf16 on CPU and CUDA, fp16 on CUDA),
+ * multi-tensor (_foreach_) updates for optimizers, and CUDA graphs.
+ *
+ * Conventions are jmedseg.h's: every call that can fail returns its own
+ * jt_error (NULL = success, freed with jt_error_free) or a jt_result; no
+ * thread-local error. Tensors are jmedseg.cc's jt_tensor handles; new
+ * handles are made through jt_shallow, so the live-tensor counters count
+ * them. Thread-local libtorch state (autocast, the current CUDA stream) is
+ * set by enter/exit pairs that the caller runs on one OS thread.
+ */
+#ifndef JMEDSEG_PERF_H
+#define JMEDSEG_PERF_H
+
+#include <stdint.h>
+
+#include "jmedseg.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- memory formats ---- */
+enum { JP_CONTIGUOUS = 0, JP_CHANNELS_LAST = 1 };
+/* t.contiguous(format): the same tensor where it already is (a new handle). */
+jt_result jp_contiguous_as(jt_tensor t, int format);
+int jp_is_contiguous_as(jt_tensor t, int format);
+
+/* ---- autocast ----
+ * jp_autocast_enter turns autocast on for dev_type (JT device type: 0 CPU,
+ * 1 CUDA) with dtype (a JT dtype: bfloat16 or float16) on the calling
+ * thread and returns the state to restore; jp_autocast_exit restores it on
+ * the same thread (and clears the cast cache when the outermost region
+ * ends, as torch.autocast does). NULL with *err set when refused. */
+void *jp_autocast_enter(int dev_type, int dtype, jt_error **err);
+void jp_autocast_exit(void *state);
+int jp_autocast_enabled(int dev_type); /* on the calling thread */
+
+/* ---- multi-tensor updates (n tensors per list; in place on xs) ---- */
+jt_error *jp_foreach_mul_scalar_(jt_tensor *xs, int64_t n, double s);
+jt_error *jp_foreach_add_scalar_(jt_tensor *xs, int64_t n, double s);
+jt_error *jp_foreach_div_scalar_(jt_tensor *xs, int64_t n, double s);
+jt_error *jp_foreach_add_list_(jt_tensor *xs, jt_tensor *ys, int64_t n, double alpha); /* xs += alpha*ys */
+jt_error *jp_foreach_addcmul_(jt_tensor *xs, jt_tensor *a, jt_tensor *b, int64_t n, double value);
+jt_error *jp_foreach_addcdiv_(jt_tensor *xs, jt_tensor *a, jt_tensor *b, int64_t n, double value);
+jt_error *jp_foreach_maximum_(jt_tensor *xs, jt_tensor *ys, int64_t n);
+jt_error *jp_foreach_copy_(jt_tensor *xs, jt_tensor *ys, int64_t n);
+/* Out of place: out receives n new handles. */
+jt_error *jp_foreach_sqrt(jt_tensor *xs, int64_t n, jt_tensor *out);
+jt_error *jp_foreach_add_list(jt_tensor *xs, jt_tensor *ys, int64_t n, double alpha, jt_tensor *out);
+/* The gradients of params: out[i] is a new handle, or NULL where none. */
+jt_error *jp_grads(jt_tensor *params, int64_t n, jt_tensor *out);
+
+/* ---- CUDA graphs (a build with JMEDSEG_CUDA; elsewhere every call but
+ * jp_cuda_graphs_built fails with a message saying so) ---- */
+typedef void *jp_graph;
+int jp_cuda_graphs_built(void);
+jt_error *jp_graph_new(int dev_index, jp_graph *out);
+/* Between begin and end the calling thread's current stream is the
+ * graph's capture stream: run the captured work on that thread. */
+jt_error *jp_graph_capture_begin(jp_graph g);
+jt_error *jp_graph_capture_end(jp_graph g);
+jt_error *jp_graph_replay(jp_graph g);
+void jp_graph_free(jp_graph g);
+jt_error *jp_cuda_synchronize(int dev_index);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
