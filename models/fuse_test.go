@@ -1,0 +1,130 @@
+package models_test
+
+import (
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/jmedseg/jmedseg/models"
+	"github.com/jmedseg/jmedseg/torch"
+	"github.com/jmedseg/jmedseg/torch/nn"
+)
+
+// randomiseBatchNorms gives every BatchNorm running statistics and affine
+// parameters away from their initial values (mean 0, var 1, γ 1, β 0, which
+// would make folding nearly the identity), so that a wrong fold shows.
+func randomiseBatchNorms(t *testing.T, m nn.Module) int {
+	t.Helper()
+	n := 0
+	torch.NoGrad(func() {
+		s := torch.NewScope()
+		defer s.Close()
+		for _, nm := range m.NamedModules() {
+			bn, ok := nm.Node.(*nn.BatchNorm)
+			if !ok || bn.RunningMean == nil {
+				continue
+			}
+			n++
+			sh := bn.RunningMean.Shape()
+			require.NoError(t, bn.RunningMean.CopyFrom(s.Track(torch.Randn(sh)).MulScalar(0.2)))
+			require.NoError(t, bn.RunningVar.CopyFrom(s.Track(torch.Rand(sh)).AddScalar(0.5)))
+			if bn.Weight != nil {
+				require.NoError(t, bn.Weight.CopyFrom(s.Track(torch.Rand(sh)).AddScalar(0.5)))
+				require.NoError(t, bn.Bias.CopyFrom(s.Track(torch.Randn(sh)).MulScalar(0.2)))
+			}
+		}
+	})
+	return n
+}
+
+// fuseTol bounds |fused − unfused| relative to the output's largest
+// magnitude (at least 1): float32 round-off through a whole network.
+const fuseTol = 1e-5
+
+// Every registered model, fused, gives its unfused evaluation-mode outputs
+// to fuseTol at its test width and smallest input.
+func TestFuseEveryModel(t *testing.T) {
+	total := 0
+	for _, name := range models.Names() {
+		t.Run(name, func(t *testing.T) {
+			s := spec(t, name)
+			torch.ManualSeed(11)
+			m := build(t, s, 3, 2)
+			bns := randomiseBatchNorms(t, m)
+			m.Eval()
+			side := s.MinSide()
+			x := torch.Randn([]int64{2, 3, side, side})
+			defer x.Free()
+			forward := func() []float32 {
+				var v []float32
+				torch.InferenceMode(func() {
+					y := m.Forward(x)
+					defer y.Free()
+					var err error
+					v, err = y.Float32s()
+					require.NoError(t, err)
+				})
+				return v
+			}
+			ref := forward()
+			rep, err := models.Fuse(m)
+			require.NoError(t, err)
+			got := forward()
+			require.Len(t, got, len(ref))
+			scale, worst := 1.0, 0.0
+			for i := range ref {
+				scale = math.Max(scale, math.Abs(float64(ref[i])))
+				worst = math.Max(worst, math.Abs(float64(got[i]-ref[i])))
+			}
+			assert.LessOrEqual(t, worst/scale, fuseTol, "largest difference %g at output scale %g", worst, scale)
+			t.Logf("%s: %d of %d BatchNorms folded, %d ReLUs in place, %d pairs skipped; worst difference %.3g (scale %.3g)",
+				name, len(rep.Folded), bns, rep.InPlace, len(rep.Skipped), worst, scale)
+			for _, sk := range rep.Skipped {
+				t.Logf("  skipped %s", sk)
+			}
+			total += len(rep.Folded)
+		})
+	}
+	assert.Greater(t, total, 0)
+}
+
+// A fused model refuses to train: its BatchNorms are gone from the forward.
+func TestFusedRefusesTraining(t *testing.T) {
+	m, err := models.New("unet", models.Config{Width: 4})
+	require.NoError(t, err)
+	defer m.Free()
+	m.Eval()
+	rep, err := models.Fuse(m)
+	require.NoError(t, err)
+	require.NotEmpty(t, rep.Folded)
+	m.Train(true)
+	x := torch.Randn([]int64{1, 3, 16, 16})
+	defer x.Free()
+	y := m.Forward(x)
+	require.Error(t, y.Err())
+	assert.Contains(t, y.Err().Error(), "inference only")
+}
+
+func TestFuseNeedsEval(t *testing.T) {
+	m, err := models.New("unet", models.Config{Width: 4})
+	require.NoError(t, err)
+	defer m.Free()
+	_, err = models.Fuse(m)
+	require.ErrorContains(t, err, "training mode")
+}
+
+// A convolution registered in two places (shared) is not folded.
+func TestFuseSkipsShared(t *testing.T) {
+	conv := nn.NewConv2d(2, 3, 3, nn.Padding(1))
+	bn := nn.NewBatchNorm2d(3)
+	m := nn.Seq(nn.Seq(conv, bn), nn.Seq(conv))
+	defer m.Free()
+	m.Eval()
+	rep, err := nn.FuseSequentials(m)
+	require.NoError(t, err)
+	assert.Empty(t, rep.Folded)
+	require.Len(t, rep.Skipped, 1)
+	assert.Contains(t, rep.Skipped[0], "more than one place")
+}
