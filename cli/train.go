@@ -14,12 +14,13 @@ import (
 	"github.com/jmedseg/jmedseg/loss"
 	"github.com/jmedseg/jmedseg/models"
 	"github.com/jmedseg/jmedseg/report"
+	"github.com/jmedseg/jmedseg/torch/dist"
 	"github.com/jmedseg/jmedseg/train"
 )
 
 // trainFlags are the flags of jmedseg train.
 func trainFlags() []cli.Flag {
-	return withCommon(
+	return append(withCommon(
 		&cli.StringFlag{Name: "model", Value: "unet", Usage: "registered model (see `jmedseg models`)"},
 		&cli.StringFlag{Name: "data", Required: true, Usage: "data set directory"},
 		&cli.StringFlag{Name: "out", Required: true, Usage: "run directory (checkpoints, report)"},
@@ -44,7 +45,7 @@ func trainFlags() []cli.Flag {
 		&cli.IntFlag{Name: "limit-batches", Usage: "cap batches per epoch (smoke tests)"},
 		&cli.BoolFlag{Name: "skip-bad", Usage: "skip unreadable training samples (each reported) instead of stopping"},
 		foldFlags()[0], foldFlags()[1],
-	)
+	), distFlags()...)
 }
 
 // trainOptions reads and checks train's flags. 0 for --epochs or --batch
@@ -60,6 +61,9 @@ func trainOptions(c *cli.Context) (train.Options, error) {
 	}
 	if c.Bool("resume") && c.Bool("force") {
 		return train.Options{}, fmt.Errorf("train: --resume continues the run in --out, --force replaces it: give one")
+	}
+	if err := checkDistFlags(c); err != nil {
+		return train.Options{}, err
 	}
 	size, err := parseSize("size", c.String("size"))
 	if err != nil {
@@ -77,6 +81,7 @@ func trainOptions(c *cli.Context) (train.Options, error) {
 		Geometric: c.Bool("geometric"), STN: c.Bool("stn"), Size: size, Workers: c.Int("workers"), Seed: c.Uint64("seed"),
 		Device: c.String("device"), Threads: c.Int("threads"), Resume: c.Bool("resume"), Force: c.Bool("force"),
 		Pretrained: c.String("pretrained"), LimitBatches: c.Int("limit-batches"), SkipBad: c.Bool("skip-bad"),
+		SyncBN: c.Bool("sync-bn"),
 	}, nil
 }
 
@@ -91,19 +96,37 @@ func trainCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := setup(c); err != nil {
-				return err
-			}
-			t, err := train.New(opt)
+			env, worker, err := distWorker(c)
 			if err != nil {
 				return err
 			}
+			if n := c.Int("nproc"); n > 1 && !worker {
+				return launch(c, n)
+			}
+			if _, err := setup(c); err != nil {
+				return err
+			}
+			rank := 0
+			if worker {
+				g, err := dist.Init(env, dist.InitOptions{Backend: c.String("dist-backend"), Timeout: c.Duration("dist-timeout")})
+				if err != nil {
+					return fmt.Errorf("train: %w", err)
+				}
+				defer g.Close()
+				opt.Group, rank = g, env.Rank
+			}
+			t, err := train.New(opt)
+			if err != nil {
+				return rankErr(rank, worker, err)
+			}
 			defer t.Close()
-			t.OnEvent = progress(c)
+			if rank == 0 { // the other ranks train silently
+				t.OnEvent = progress(c)
+			}
 			start := time.Now()
 			run, err := t.Run(c.Context)
-			if run == nil {
-				return err
+			if run == nil || rank != 0 {
+				return rankErr(rank, worker, err)
 			}
 			if c.Bool("json") {
 				// One line, like the event lines before it: a JSON-lines stream.

@@ -12,6 +12,7 @@ import (
 	"github.com/jmedseg/jmedseg/loss"
 	"github.com/jmedseg/jmedseg/report"
 	"github.com/jmedseg/jmedseg/torch"
+	"github.com/jmedseg/jmedseg/torch/dist"
 	"github.com/jmedseg/jmedseg/torch/nn"
 	"github.com/jmedseg/jmedseg/torch/optim"
 )
@@ -64,6 +65,11 @@ type Job struct {
 	// batches of the unfinished epoch already trained). Its error, if any,
 	// is what Fit returns.
 	OnInterrupt func(p Progress) error
+	// Dist, when set, trains data-parallel on one rank of a process group
+	// (see dist.go): batches, steps and validation come from it, and Train
+	// and Val are not used. Cancelling ctx on any rank stops every rank
+	// after the same step.
+	Dist *Dist
 }
 
 // Progress is how far a job has come: with the model, optimizer, scheduler
@@ -113,6 +119,25 @@ func Fit(ctx context.Context, job Job) (report.History, error) {
 	p := job.Start
 	p.History = append(report.History(nil), p.History...)
 	steps := job.Train.Len()
+	batches := job.Train.Epoch
+	world := 1
+	var reducer *dist.Reducer
+	if d := job.Dist; d != nil {
+		// The ranks decide together when to stop (agree), so the loader
+		// and validation must not see a cancellation one rank got alone.
+		steps, batches, world = d.Steps, d.Batches, d.Group.Size()
+		r, err := dist.NewReducer(d.Group, trainParams(job.Model), d.BucketBytes, true)
+		if err != nil {
+			return nil, distErr(d.Group, "making the gradient reducer", err)
+		}
+		defer r.Close()
+		reducer = r
+	}
+	dataCtx := ctx
+	if reducer != nil {
+		dataCtx = context.WithoutCancel(ctx)
+	}
+	stopped := false // every rank agreed to stop (distributed), or ctx was cancelled
 	if job.StepsPerEpoch > 0 && job.StepsPerEpoch < steps {
 		steps = job.StepsPerEpoch
 	}
@@ -130,9 +155,9 @@ func Fit(ctx context.Context, job Job) (report.History, error) {
 			skip = job.Start.Batch
 			sum, n = job.Start.LossSum, job.Start.LossBatches // the batches before the interruption
 		}
-		for b, err := range job.Train.Epoch(ctx, epoch) {
+		for b, err := range batches(dataCtx, epoch) {
 			if err != nil {
-				if ctx.Err() != nil {
+				if dataCtx.Err() != nil {
 					break
 				}
 				return p.History, fmt.Errorf("train: epoch %d: %w", epoch+1, err)
@@ -147,7 +172,13 @@ func Fit(ctx context.Context, job Job) (report.History, error) {
 				done++ // trained before the interruption
 				continue
 			}
-			l, err := trainStep(job, b)
+			var l float64
+			var err error
+			if reducer != nil {
+				l, stopped, err = distStep(job, reducer, b, ctx.Err() != nil)
+			} else {
+				l, err = trainStep(job, b)
+			}
 			if err != nil {
 				return p.History, fmt.Errorf("train: epoch %d, batch %d: %w", epoch+1, done+1, err)
 			}
@@ -160,16 +191,22 @@ func Fit(ctx context.Context, job Job) (report.History, error) {
 			n++
 			ran++
 			done++
-			images += len(b.Names)
+			images += len(b.Names) * world // the group's throughput
 			el := time.Since(start).Seconds()
 			ips := float64(images) / el
 			left := time.Duration(float64(steps-done)*el/float64(max(ran, 1))*1e9) + time.Duration(float64((job.Epochs-epoch-1)*steps)*el/float64(max(ran, 1))*1e9)
 			emit(Event{Kind: "step", Epoch: epoch + 1, Epochs: job.Epochs, Step: done, Steps: steps, Loss: l, LR: lr(), ImagesPerSec: ips, ETA: left})
-			if ctx.Err() != nil {
+			if reducer == nil && ctx.Err() != nil {
+				stopped = true
+			}
+			if stopped {
 				break
 			}
 		}
-		if ctx.Err() != nil {
+		if reducer == nil && ctx.Err() != nil {
+			stopped = true
+		}
+		if stopped {
 			p.Epoch, p.Batch = epoch, done
 			p.LossSum, p.LossBatches = sum, n
 			if job.OnInterrupt != nil {
@@ -177,15 +214,25 @@ func Fit(ctx context.Context, job Job) (report.History, error) {
 					return p.History, err
 				}
 			}
-			return p.History, fmt.Errorf("train: interrupted at epoch %d, batch %d: %w", epoch+1, done, ctx.Err())
+			cause := ctx.Err()
+			if cause == nil {
+				cause = fmt.Errorf("another rank was interrupted: %w", context.Canceled)
+			}
+			return p.History, fmt.Errorf("train: interrupted at epoch %d, batch %d: %w", epoch+1, done, cause)
 		}
 		rec := report.Epoch{Epoch: epoch + 1, TrainLoss: sum / float64(max(n, 1)), LR: lr()}
 		if ran > 0 {
 			rec.ImagesPerSecond = float64(images) / time.Since(start).Seconds()
 		}
 		best := false
-		if job.Val != nil {
-			ev, err := evaluate(ctx, val, job.Val, nil, nil)
+		if job.Val != nil || (job.Dist != nil && job.Dist.Validate != nil) {
+			var ev *Evaluation
+			var err error
+			if job.Dist != nil {
+				ev, err = job.Dist.Validate(dataCtx)
+			} else {
+				ev, err = evaluate(ctx, val, job.Val, nil, nil)
+			}
 			if err != nil {
 				return p.History, fmt.Errorf("train: validating epoch %d: %w", epoch+1, err)
 			}

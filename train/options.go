@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/jmedseg/jmedseg/models"
+	"github.com/jmedseg/jmedseg/torch/dist"
 )
 
 // Options configure a training run. Zero values select the defaults noted.
@@ -72,6 +73,17 @@ type Options struct {
 	Normalize *models.Normalization `json:"normalize,omitempty"`
 	// LimitBatches, when positive, caps the batches per epoch (smoke tests).
 	LimitBatches int `json:"limit_batches,omitempty"`
+
+	// Group, when it has more than one rank, makes this run one rank of a
+	// data-parallel job (see dist.go): Batch is then the batch of each
+	// rank, the global batch Group.Size() times it. Every rank is started
+	// with the same options; rank 0 alone writes into Out.
+	Group *dist.Group `json:"-"`
+	// World records the number of ranks in the report and checkpoints.
+	World int `json:"world_size,omitempty"`
+	// SyncBN normalises every BatchNorm with the statistics of all ranks'
+	// batches (torch.nn.SyncBatchNorm); without it each rank uses its own.
+	SyncBN bool `json:"sync_bn,omitempty"`
 }
 
 func (o *Options) defaults() {
@@ -111,6 +123,9 @@ func (o *Options) defaults() {
 	}
 	if o.Device == "" {
 		o.Device = "cpu"
+	}
+	if o.Group != nil && o.Group.Size() > 1 {
+		o.World = o.Group.Size()
 	}
 }
 

@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/jmedseg/jmedseg/models"
 	"github.com/jmedseg/jmedseg/report"
 	"github.com/jmedseg/jmedseg/torch"
+	"github.com/jmedseg/jmedseg/torch/nn"
 )
 
 // Run trains, then tests the best checkpoint on every test split and writes
@@ -30,23 +32,25 @@ func (t *Trainer) Run(ctx context.Context) (*report.Run, error) {
 		}
 		return nil, fmt.Errorf("train: no epoch was validated, so there is no best checkpoint at %s", bestPath)
 	}
-	if _, err := os.Stat(bestPath); err != nil {
+	if _, err := os.Stat(bestPath); err != nil && t.rank0() {
 		if fitErr != nil {
 			return nil, fitErr
 		}
 		return nil, fmt.Errorf("train: no best checkpoint at %s", bestPath)
 	}
-	if ctx.Err() != nil {
-		return nil, fitErr // interrupted: leave quickly, the state is saved
+	// Interrupted: leave quickly, the state is saved. Distributed ranks go
+	// by Fit's agreed stop, so that none is left alone in a collective.
+	if (t.world() < 2 && ctx.Err() != nil) || errors.Is(fitErr, context.Canceled) {
+		return nil, fitErr
 	}
-	best, info, err := models.Load(bestPath)
+	if t.world() > 1 && fitErr != nil {
+		return nil, fitErr // testing takes every rank, and one has failed
+	}
+	best, info, err := t.bestModel(bestPath)
 	if err != nil {
 		return nil, err
 	}
 	defer best.Free()
-	if err := best.To(t.dev); err != nil {
-		return nil, err
-	}
 	r := &report.Run{Title: fmt.Sprintf("%s on %s", t.info.Model, filepath.Base(filepath.Clean(t.opt.Data))), Model: info.Model,
 		Params: best.NumParams(), Config: t.opt, Data: t.opt.Data, Device: t.dev.String(), Started: t.started,
 		History: t.prog.History, BestEpoch: info.Epoch}
@@ -55,9 +59,17 @@ func (t *Trainer) Run(ctx context.Context) (*report.Run, error) {
 	}
 	setup := t.evalSetup(best)
 	setup.info, setup.classes = info, info.Classes
-	tests, skipped, err := testSplitsOf(ctx, setup, t.testSplits(), false, t.opt.Out, t.opt.Overlays, t.emit)
+	testCtx := ctx
+	if t.world() > 1 {
+		setup.group = t.opt.Group
+		testCtx = context.WithoutCancel(ctx) // every rank takes part to the end
+	}
+	tests, skipped, err := testSplitsOf(testCtx, setup, t.testSplits(), false, t.opt.Out, t.opt.Overlays, t.emit)
 	if err != nil {
 		return nil, err
+	}
+	if !t.rank0() {
+		return r, fitErr // rank 0 writes the report
 	}
 	for _, s := range skipped {
 		r.Notes = append(r.Notes, s)
@@ -71,6 +83,51 @@ func (t *Trainer) Run(ctx context.Context) (*report.Run, error) {
 		return nil, err
 	}
 	return r, fitErr
+}
+
+// bestModel is the model to test: best.safetensors, which rank 0 reads
+// and, in a distributed run, broadcasts into the other ranks' copies of
+// the model (their --out need not be on a shared file system).
+func (t *Trainer) bestModel(path string) (nn.Module, models.Info, error) {
+	if t.world() < 2 {
+		m, info, err := models.Load(path)
+		if err == nil {
+			if err = m.To(t.dev); err != nil {
+				m.Free()
+			}
+		}
+		return m, info, err
+	}
+	g := t.opt.Group
+	var m nn.Module
+	var info models.Info
+	var err error
+	if g.Rank() == 0 {
+		if m, info, err = models.Load(path); err == nil {
+			if err = m.To(t.dev); err != nil {
+				m.Free()
+			}
+		}
+	} else if m, err = models.New(t.opt.Model, t.info.Config); err == nil {
+		if t.opt.STN {
+			m = models.NewWithSTN(t.info.Config.InChannels, m)
+		}
+		if err = m.To(t.dev); err != nil {
+			m.Free()
+		}
+		info = t.info
+		info.Epoch, info.ValDice = t.prog.BestEpoch, t.prog.Best
+	}
+	// Every rank takes part in the broadcast even after a failure here;
+	// the failed one then leaves, and the others' next collective says so.
+	if err != nil {
+		return nil, info, err
+	}
+	if err := broadcastState(g, m.StateDict()); err != nil {
+		m.Free()
+		return nil, info, distErr(g, "broadcasting the best weights", err)
+	}
+	return m, info, nil
 }
 
 // testSplits are every split with masks other than train and val.
@@ -116,20 +173,27 @@ func testSplitsOf(ctx context.Context, e evalSetup, splits []string, named bool,
 				split, len(noMask), len(samples), noMask[0], e.ds.Dir)
 		}
 		// Two passes would double the cost; keep every map (small at these sizes).
-		loader, err := e.loader(samples)
-		if err != nil {
-			return nil, nil, fmt.Errorf("testing %s: %w", split, err)
+		var ev *Evaluation
+		if e.group != nil {
+			ev, err = distEvaluate(ctx, e, e.group, samples, func(string) bool { return true })
+		} else {
+			var loader *data.Loader
+			if loader, err = e.loader(samples); err != nil {
+				return nil, nil, fmt.Errorf("testing %s: %w", split, err)
+			}
+			ev, err = evaluate(ctx, e, loader, bySample(samples), func(string) bool { return true })
 		}
-		ev, err := evaluate(ctx, e, loader, bySample(samples), func(string) bool { return true })
 		if err != nil {
 			return nil, nil, fmt.Errorf("testing %s: %w", split, err)
 		}
 		test := report.Test{Split: split, Metrics: ev.Metrics}
-		paths, err := drawOverlays(out, split, ev, overlays)
-		if err != nil {
-			return nil, nil, err
+		if e.group == nil || e.group.Rank() == 0 { // rank 0 alone writes
+			paths, err := drawOverlays(out, split, ev, overlays)
+			if err != nil {
+				return nil, nil, err
+			}
+			test.Overlays = paths
 		}
-		test.Overlays = paths
 		tests = append(tests, test)
 		if emit != nil {
 			d := float64(ev.Metrics.Split.Foreground.Dice)

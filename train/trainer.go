@@ -67,6 +67,7 @@ type Trainer struct {
 	sched     *optim.Scheduler
 	lossFn    loss.Loss
 	train     *data.Loader
+	shard     *shardLoader // distributed: this rank's share of train's batches
 	val       []data.Sample
 	valLoader *data.Loader
 	prog      Progress // where the run stands (restored when resuming)
@@ -246,6 +247,10 @@ func New(opt Options) (*Trainer, error) {
 		t.Close()
 		return nil, err
 	}
+	if opt.SyncBN && t.world() > 1 {
+		n := syncBN(t.model, opt.Group)
+		t.emit(Event{Kind: "info", Message: fmt.Sprintf("--sync-bn: %d BatchNorm layers normalise with the statistics of all %d ranks", n, t.world())})
+	}
 	var tf data.Transform
 	var chain augment.Pipeline
 	if opt.Geometric {
@@ -261,8 +266,15 @@ func New(opt Options) (*Trainer, error) {
 	if chain = inputTransform(t.info, chain); len(chain) > 0 {
 		tf = chain
 	}
-	t.train, err = data.NewLoader(trainSamples, data.LoaderOptions{BatchSize: opt.Batch, Workers: opt.Workers, Shuffle: true,
-		Seed: opt.Seed, Transform: tf, Channels: channels, Classes: ncls, Ignore: t.void, DropLast: len(trainSamples) > opt.Batch, SkipBad: opt.SkipBad})
+	lopt := data.LoaderOptions{BatchSize: opt.Batch, Workers: opt.Workers, Shuffle: true,
+		Seed: opt.Seed, Transform: tf, Channels: channels, Classes: ncls, Ignore: t.void, DropLast: len(trainSamples) > opt.Batch, SkipBad: opt.SkipBad}
+	if t.world() > 1 {
+		if t.shard, err = newShardLoader(trainSamples, lopt, opt.Group.Rank(), t.world()); err == nil {
+			t.train = t.shard.global
+		}
+	} else {
+		t.train, err = data.NewLoader(trainSamples, lopt)
+	}
 	if err != nil {
 		t.Close()
 		return nil, err
@@ -275,18 +287,28 @@ func New(opt Options) (*Trainer, error) {
 		t.Close()
 		return nil, err
 	}
-	if err := os.MkdirAll(opt.Out, 0o755); err != nil {
-		t.Close()
-		return nil, fmt.Errorf("train: --out: %w", err)
-	}
-	if err := checkWritable(opt.Out); err != nil {
-		t.Close()
-		return nil, err
+	if t.rank0() { // the only rank that writes
+		if err := os.MkdirAll(opt.Out, 0o755); err != nil {
+			t.Close()
+			return nil, fmt.Errorf("train: --out: %w", err)
+		}
+		if err := checkWritable(opt.Out); err != nil {
+			t.Close()
+			return nil, err
+		}
 	}
 	if opt.Resume {
 		if err := t.restore(); err != nil {
 			t.Close()
 			return nil, err
+		}
+	}
+	if t.world() > 1 {
+		// Every rank built and seeded the same model (and restored the same
+		// checkpoint); rank 0's state is copied anyway, as DDP does.
+		if err := broadcastState(opt.Group, t.model.StateDict()); err != nil {
+			t.Close()
+			return nil, fmt.Errorf("train: %w", distErr(opt.Group, "broadcasting rank 0's weights", err))
 		}
 	}
 	return t, nil
@@ -435,6 +457,16 @@ func (t *Trainer) restore() error {
 	case !slices.Equal(have.Classes, t.info.Classes):
 		d = fmt.Sprintf("its classes are %q, the data set's %q", have.Classes, t.info.Classes)
 	}
+	if d == "" {
+		// The global batch is world × --batch: another world size would not
+		// continue the same run.
+		var was struct {
+			World int `json:"world_size"`
+		}
+		if json.Unmarshal([]byte(md[metaOptions]), &was) == nil && max(was.World, 1) != t.world() {
+			d = fmt.Sprintf("it was trained on %d processes, this run has %d (resume with the same --nproc or WORLD_SIZE)", max(was.World, 1), t.world())
+		}
+	}
 	if d != "" {
 		return fmt.Errorf("train: --resume: %s: %s", path, d)
 	}
@@ -478,7 +510,19 @@ func cutFloat(s string) (float64, int, bool) {
 func (t *Trainer) Job() Job {
 	return Job{Model: t.model, Optimizer: t.optim, Scheduler: t.sched, Loss: t.lossFn, Train: t.train, Val: t.valLoader,
 		Classes: t.classes, Spacing: t.spacing, Epochs: t.opt.Epochs, StepsPerEpoch: t.opt.LimitBatches, Device: t.dev,
-		Start: t.prog, OnEvent: t.OnEvent}
+		Start: t.prog, OnEvent: t.OnEvent, Dist: t.dist()}
+}
+
+// dist is the Job's Dist when this run is one rank of several.
+func (t *Trainer) dist() *Dist {
+	if t.world() < 2 {
+		return nil
+	}
+	g := t.opt.Group
+	return &Dist{Group: g, Batches: t.shard.Epoch, Steps: t.shard.global.Len(),
+		Validate: func(ctx context.Context) (*Evaluation, error) {
+			return distEvaluate(ctx, t.evalSetup(t.model), g, t.val, nil)
+		}}
 }
 
 // Fit trains for the remaining epochs, saving best.safetensors whenever
@@ -498,6 +542,9 @@ func (t *Trainer) Fit(ctx context.Context) error {
 	saved := false
 	job.OnEpoch = func(p Progress, rec report.Epoch, best bool) error {
 		t.prog = p
+		if !t.rank0() {
+			return nil
+		}
 		if best {
 			t.info.Epoch, t.info.ValDice = p.BestEpoch, p.Best
 			if err := models.Save(filepath.Join(t.opt.Out, BestFile), t.model, t.info); err != nil {
@@ -508,6 +555,9 @@ func (t *Trainer) Fit(ctx context.Context) error {
 	}
 	job.OnInterrupt = func(p Progress) error {
 		t.prog = p
+		if !t.rank0() {
+			return nil
+		}
 		if err := t.saveLast(p); err != nil {
 			return fmt.Errorf("train: interrupted, and saving the state failed: %w", err)
 		}
@@ -525,7 +575,7 @@ func (t *Trainer) Fit(ctx context.Context) error {
 			kept = "the last good state stays in " + last
 		}
 		return fmt.Errorf("%w; %s", err, kept)
-	case saved && ctx.Err() != nil:
+	case saved && errors.Is(err, context.Canceled):
 		return fmt.Errorf("train: interrupted at epoch %d, batch %d; state saved to %s (continue with --resume): %w",
 			t.prog.Epoch+1, t.prog.Batch, last, ctx.Err())
 	}
