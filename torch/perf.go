@@ -360,3 +360,21 @@ func CUDASynchronize(d Device) error {
 	}
 	return takeErr(C.jp_cuda_synchronize(C.int(d.Index)), "cuda_synchronize")
 }
+
+// ParseAMP reads an --amp value: "" or "off" (none, ok false), "bf16"
+// (bfloat16) or "fp16" (float16, CUDA only), and checks it against device
+// d: float16 autocast exists on CUDA alone.
+func ParseAMP(s string, d Device) (dtype DType, ok bool, err error) {
+	switch s {
+	case "", "off", "none", "fp32":
+		return Float32, false, nil
+	case "bf16", "bfloat16":
+		return BFloat16, true, nil
+	case "fp16", "float16", "half":
+		if !d.IsCUDA() {
+			return Float32, false, fmt.Errorf("--amp fp16: float16 autocast needs CUDA (this run is on %s; use --amp bf16 on the CPU)", d)
+		}
+		return Float16, true, nil
+	}
+	return Float32, false, fmt.Errorf("--amp %q: want bf16, fp16 (CUDA) or off", s)
+}

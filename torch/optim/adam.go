@@ -15,6 +15,9 @@ type AdamConfig struct {
 	Eps         float64
 	WeightDecay float64
 	AMSGrad     bool
+	// Impl selects the per-tensor or multi-tensor step (ImplAuto:
+	// multi-tensor on CUDA, as PyTorch's foreach=None).
+	Impl Impl
 }
 
 // Adam is Adam (L2 weight decay added to the gradient) or AdamW (decoupled
@@ -56,6 +59,9 @@ func NewAdamW(cfg AdamConfig, groups ...Group) (*Adam, error) {
 
 // Step applies one update.
 func (o *Adam) Step() error {
+	if o.foreach(o.cfg.Impl) {
+		return o.stepForeach()
+	}
 	b1, b2, eps := o.cfg.Betas[0], o.cfg.Betas[1], o.cfg.Eps
 	return o.step(func(g *ParamGroup, p, grad *torch.Tensor, st *paramState, s *torch.Scope) error {
 		expAvg, err := st.buffer("exp_avg", p)

@@ -81,6 +81,11 @@ func optCases() []ocase {
 		{name: "exponential_lr", groups: all(), opt: "torch.optim.Adam(groups, lr=0.01)", sched: "torch.optim.lr_scheduler.ExponentialLR(opt, 0.8)", schedule: optim.Exponential(0.8), build: adam(optim.AdamConfig{LR: 0.01})},
 		{name: "cosine_lr", groups: two(), opt: "torch.optim.Adam(groups, lr=0.01)", sched: "torch.optim.lr_scheduler.CosineAnnealingLR(opt, 10, 1e-4)", schedule: optim.Cosine(10, 1e-4), build: adam(optim.AdamConfig{LR: 0.01})},
 		{name: "poly_lr", groups: all(), opt: "torch.optim.SGD(groups, lr=0.1, momentum=0.9)", sched: "torch.optim.lr_scheduler.PolynomialLR(opt, 10, 0.9)", schedule: optim.Poly(10, 0.9), build: sgd(optim.SGDConfig{LR: 0.1, Momentum: 0.9})},
+		{name: "sgd_momentum_wd_foreach", groups: all(), opt: "torch.optim.SGD(groups, lr=0.05, momentum=0.9, weight_decay=1e-2, dampening=0.1, foreach=True)", build: sgd(optim.SGDConfig{LR: 0.05, Momentum: 0.9, WeightDecay: 1e-2, Dampening: 0.1, Impl: optim.ImplForeach})},
+		{name: "sgd_nesterov_groups_foreach", groups: two(), opt: "torch.optim.SGD(groups, lr=0.05, momentum=0.9, nesterov=True, foreach=True)", build: sgd(optim.SGDConfig{LR: 0.05, Momentum: 0.9, Nesterov: true, Impl: optim.ImplForeach})},
+		{name: "adam_foreach", groups: all(), opt: "torch.optim.Adam(groups, lr=0.01, foreach=True)", build: adam(optim.AdamConfig{LR: 0.01, Impl: optim.ImplForeach})},
+		{name: "adam_amsgrad_wd_foreach", groups: all(), opt: "torch.optim.Adam(groups, lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, amsgrad=True, foreach=True)", build: adam(optim.AdamConfig{LR: 0.01, Betas: [2]float64{0.8, 0.99}, Eps: 1e-6, WeightDecay: 0.1, AMSGrad: true, Impl: optim.ImplForeach})},
+		{name: "adamw_amsgrad_foreach", groups: two(), opt: "torch.optim.AdamW(groups, lr=0.02, weight_decay=0.01, amsgrad=True, foreach=True)", build: adamw(optim.AdamConfig{LR: 0.02, WeightDecay: 0.01, AMSGrad: true, Impl: optim.ImplForeach})},
 		{name: "linear_warmup", groups: all(), opt: "torch.optim.AdamW(groups, lr=0.01)", sched: "torch.optim.lr_scheduler.LinearLR(opt, 0.1, 1.0, 4)", schedule: optim.LinearWarmup(0.1, 1, 4), build: adamw(optim.AdamConfig{LR: 0.01, WeightDecay: 0.01})},
 	}
 }

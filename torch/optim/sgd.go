@@ -13,6 +13,9 @@ type SGDConfig struct {
 	Dampening   float64
 	WeightDecay float64
 	Nesterov    bool
+	// Impl selects the per-tensor or multi-tensor step (ImplAuto:
+	// multi-tensor on CUDA, as PyTorch's foreach=None).
+	Impl Impl
 }
 
 // SGD is stochastic gradient descent with optional momentum (state
@@ -39,6 +42,9 @@ func NewSGD(cfg SGDConfig, groups ...Group) (*SGD, error) {
 
 // Step applies one update.
 func (o *SGD) Step() error {
+	if o.foreach(o.cfg.Impl) {
+		return o.stepForeach()
+	}
 	return o.step(func(g *ParamGroup, p, d *torch.Tensor, st *paramState, s *torch.Scope) error {
 		if g.WeightDecay != 0 {
 			d = d.AddScaled(p, g.WeightDecay)
