@@ -168,6 +168,9 @@ func jms_version() *C.jms_cchar {
 func jms_load(checkpoint, device *C.jms_cchar, errOut **C.jms_error) (cm *C.jms_model) {
 	var e *C.jms_error
 	defer func() {
+		if e != nil {
+			cm = nil // a panic past the malloc below: fail, never half a model
+		}
 		if errOut != nil {
 			*errOut = e
 		} else if e != nil {
