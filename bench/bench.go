@@ -15,6 +15,7 @@ import (
 
 	"github.com/jmedseg/jmedseg/models"
 	"github.com/jmedseg/jmedseg/torch"
+	"github.com/jmedseg/jmedseg/torch/nn"
 	"github.com/jmedseg/jmedseg/torch/optim"
 )
 
@@ -29,6 +30,13 @@ type Options struct {
 	Warmup  int    // untimed steps first (default 3)
 	Mode    string // train or infer
 	Device  torch.Device
+
+	// The tricks, each off by default (the plain column).
+	Fuse         bool   // infer: fold BatchNorms into convolutions (models.Fuse)
+	ChannelsLast bool   // model weights and input in channels-last (NHWC) memory format
+	AMP          string // "", "bf16" or "fp16" (CUDA): autocast forward (fp16 training with gradient scaling)
+	Foreach      bool   // train: the multi-tensor optimizer step (optim.ImplForeach)
+	CUDAGraphs   bool   // CUDA: capture one step and replay it (train: forward and backward; the step eager)
 }
 
 // Result is one benchmark's figures.
@@ -49,6 +57,11 @@ type Result struct {
 	PeakRSS       int64     `json:"peak_rss_bytes"`
 	StepSeconds   []float64 `json:"step_seconds"`
 	LibtorchBuild string    `json:"libtorch"`
+	Fused         int       `json:"fused_batchnorms,omitempty"`
+	ChannelsLast  bool      `json:"channels_last,omitempty"`
+	AMP           string    `json:"amp,omitempty"`
+	Foreach       bool      `json:"foreach,omitempty"`
+	CUDAGraphs    bool      `json:"cuda_graphs,omitempty"`
 }
 
 // Run times opt.Steps steps of opt.Model.
@@ -73,6 +86,18 @@ func Run(opt Options) (*Result, error) {
 	if err := spec.CheckSize(int64(opt.Size), int64(opt.Size)); err != nil {
 		return nil, err
 	}
+	amp, useAMP, err := torch.ParseAMP(opt.AMP, opt.Device)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if opt.CUDAGraphs {
+		if !opt.Device.IsCUDA() {
+			return nil, fmt.Errorf("bench: --cuda-graphs needs --device cuda")
+		}
+		if !torch.CUDAGraphsBuilt() {
+			return nil, fmt.Errorf("bench: --cuda-graphs: this jmedseg was built without CUDA graphs (build against a CUDA libtorch with the CUDA headers: make LIBTORCH=... CUDA_INCLUDE=...)")
+		}
+	}
 	cfg := spec.Resolve(models.Config{InChannels: 3, Classes: opt.Classes, Width: opt.Width})
 	m, err := models.New(opt.Model, cfg)
 	if err != nil {
@@ -84,20 +109,55 @@ func Run(opt Options) (*Result, error) {
 	}
 	x := torch.Randn([]int64{int64(opt.Batch), 3, int64(opt.Size), int64(opt.Size)}, opt.Device)
 	defer x.Free()
+	if opt.ChannelsLast {
+		if err := nn.ToMemoryFormat(m, torch.ChannelsLastFormat); err != nil {
+			return nil, err
+		}
+		cl := x.ContiguousAs(torch.ChannelsLastFormat)
+		defer cl.Free()
+		x = cl
+	}
 	y := torch.RandInt(0, opt.Classes, []int64{int64(opt.Batch), int64(opt.Size), int64(opt.Size)}, opt.Device)
 	defer y.Free()
+	res := &Result{ChannelsLast: opt.ChannelsLast, AMP: opt.AMP, CUDAGraphs: opt.CUDAGraphs}
+	var graph *torch.CUDAGraph
+	if opt.CUDAGraphs {
+		if graph, err = torch.NewCUDAGraph(opt.Device); err != nil {
+			return nil, err
+		}
+		defer graph.Free()
+	}
 	var step func() error
 	if opt.Mode == "train" {
-		opt2, err := optim.NewAdam(optim.AdamConfig{LR: 1e-4}, optim.Params(m.Parameters()))
+		impl := optim.ImplAuto
+		if opt.Foreach {
+			impl = optim.ImplForeach
+			res.Foreach = true
+		}
+		var opt2 optim.Optimizer
+		opt2, err = optim.NewAdam(optim.AdamConfig{LR: 1e-4, Impl: impl}, optim.Params(m.Parameters()))
 		if err != nil {
 			return nil, err
 		}
 		defer opt2.Free()
 		m.Train(true)
+		var fwd nn.Module = m
+		if useAMP {
+			a := models.WithAutocast(m, opt.Device, amp)
+			if amp == torch.Float16 {
+				scaler := optim.NewGradScaler()
+				a.GradScale = scaler.Scale
+				opt2 = scaler.Wrap(opt2)
+			}
+			fwd = a
+		}
+		lossOf := func(s *torch.Scope) *torch.Tensor {
+			return torch.CrossEntropy(fwd.Forward(s.Track(x.Shallow())), y, nil, torch.ReduceMean, torch.NoIgnoreIndex, 0)
+		}
 		step = func() error {
 			s := torch.NewScope()
 			defer s.Close()
-			l := torch.CrossEntropy(m.Forward(s.Track(x.Shallow())), y, nil, torch.ReduceMean, torch.NoIgnoreIndex, 0)
+			l := lossOf(s)
 			if err := l.Backward(); err != nil {
 				return err
 			}
@@ -110,17 +170,38 @@ func Run(opt Options) (*Result, error) {
 			_, err := l.Item() // synchronises, as a training loop reading its loss does
 			return err
 		}
+		if graph != nil {
+			if step, err = graphTrainStep(graph, opt2, lossOf, opt.Warmup); err != nil {
+				return nil, err
+			}
+		}
 	} else {
 		m.Eval()
+		if opt.Fuse {
+			rep, err := models.Fuse(m)
+			if err != nil {
+				return nil, err
+			}
+			res.Fused = len(rep.Folded)
+		}
+		var fwd nn.Module = m
+		if useAMP {
+			fwd = models.WithAutocast(m, opt.Device, amp)
+		}
 		step = func() error {
 			var err error
 			torch.InferenceMode(func() {
 				s := torch.NewScope()
 				defer s.Close()
-				out := m.Forward(s.Track(x.Shallow())).Sum()
+				out := fwd.Forward(s.Track(x.Shallow())).Sum()
 				_, err = out.Item()
 			})
 			return err
+		}
+		if graph != nil {
+			if step, err = graphInferStep(graph, fwd, x, opt.Warmup); err != nil {
+				return nil, err
+			}
 		}
 	}
 	// As the trainer does: one OS thread, one malloc arena.
@@ -150,10 +231,11 @@ func Run(opt Options) (*Result, error) {
 		sum += v
 	}
 	runtime.GC()
-	return &Result{Model: opt.Model, Mode: opt.Mode, Params: m.NumParams(), Batch: opt.Batch, Size: opt.Size, Width: cfg.Width,
-		Threads: torch.NumThreads(), Device: opt.Device.String(), Steps: opt.Steps, StepMedian: med, StepMin: sorted[0],
-		StepMean: sum / float64(len(times)), ImagesPerSec: float64(opt.Batch) / med, PeakRSS: PeakRSS(), StepSeconds: times,
-		LibtorchBuild: torch.HeaderVersion()}, nil
+	res.Model, res.Mode, res.Params, res.Batch, res.Size, res.Width = opt.Model, opt.Mode, m.NumParams(), opt.Batch, opt.Size, cfg.Width
+	res.Threads, res.Device, res.Steps, res.StepMedian, res.StepMin = torch.NumThreads(), opt.Device.String(), opt.Steps, med, sorted[0]
+	res.StepMean, res.ImagesPerSec, res.PeakRSS, res.StepSeconds = sum/float64(len(times)), float64(opt.Batch)/med, PeakRSS(), times
+	res.LibtorchBuild = torch.HeaderVersion()
+	return res, nil
 }
 
 // PeakRSS is the process's peak resident set size in bytes (VmHWM), or 0

@@ -15,6 +15,15 @@ torch.inference_mode() forward, sum().item(). Inputs: randn N×3×S×S images an
 randint(0, classes) N×S×S labels, made once. Warm-up steps first (untimed),
 then the median of the timed steps. Peak memory is the process's VmHWM (peak
 resident set size), so run one configuration per process.
+
+The tricks, as jmedseg bench's flags of the same names: --freeze (inference:
+torch.jit.freeze of the traced model, which folds BatchNorms into
+convolutions, PyTorch's counterpart of --fuse), --channels-last (model and
+input in torch.channels_last), --amp bf16|fp16 (torch.autocast around the
+forward and loss; fp16 training with torch.cuda.amp.GradScaler), --foreach
+(Adam(foreach=True)) and --cuda-graphs (torch.cuda.graph capture of the
+inference forward, or of forward and backward with the optimizer step
+eager, as jmedseg does).
 """
 import argparse
 import json
@@ -68,25 +77,81 @@ def run(a):
     torch.manual_seed(a.seed)
     dev = torch.device(a.device)
     m = cls(in_channels=3, classes=a.classes, width=width).to(dev)
+    params = sum(p.numel() for p in m.parameters())  # before freezing folds them away
     x = torch.randn(a.batch, 3, a.size, a.size, device=dev)
     y = torch.randint(0, a.classes, (a.batch, a.size, a.size), device=dev)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    if a.channels_last:
+        m = m.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    amp = {"": None, "bf16": torch.bfloat16, "fp16": torch.float16}[a.amp]
+    if amp is torch.float16 and dev.type != "cuda":
+        sys.exit("bench.py: --amp fp16 needs CUDA")
+
+    def autocast():
+        return torch.autocast(dev.type, dtype=amp, enabled=amp is not None)
+
     if a.mode == "train":
-        opt = torch.optim.Adam(m.parameters(), lr=1e-4)
+        opt = torch.optim.Adam(m.parameters(), lr=1e-4, foreach=True if a.foreach else None)
+        scaler = torch.cuda.amp.GradScaler(enabled=amp is torch.float16)
         m.train()
 
-        def step():
-            loss = torch.nn.functional.cross_entropy(m(x), y)
-            loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            loss.item()  # synchronises, as a training loop reading its loss does
-    else:
-        m.eval()
+        def loss_of():
+            with autocast():
+                return torch.nn.functional.cross_entropy(m(x), y)
 
         def step():
-            with torch.inference_mode():
+            loss = loss_of()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            opt.zero_grad(set_to_none=True)
+            loss.item()  # synchronises, as a training loop reading its loss does
+
+        if a.cuda_graphs:
+            s = torch.cuda.Stream()
+            s.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(s):
+                for _ in range(max(a.warmup, 1)):
+                    scaler.scale(loss_of()).backward()
+                    opt.zero_grad(set_to_none=True)
+            torch.cuda.current_stream().wait_stream(s)
+            g = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(g):
+                static_loss = loss_of()
+                scaler.scale(static_loss).backward()
+
+            def step():  # noqa: F811
+                g.replay()
+                scaler.step(opt)
+                scaler.update()
+                static_loss.item()
+    else:
+        m.eval()
+        if a.freeze:
+            # Traced in float32 (autocast's weight cache would fail the
+            # trace check); the frozen graph then runs under autocast too.
+            with torch.no_grad():
+                m = torch.jit.freeze(torch.jit.trace(m, x, check_trace=False))
+
+        def step():
+            with torch.inference_mode(), autocast():
                 m(x).sum().item()
+
+        if a.cuda_graphs:
+            s = torch.cuda.Stream()
+            s.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(s), torch.inference_mode(), autocast():
+                for _ in range(max(a.warmup, 1)):
+                    m(x)
+            torch.cuda.current_stream().wait_stream(s)
+            g = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(g), torch.inference_mode(), autocast():
+                static_out = m(x)
+
+            def step():  # noqa: F811
+                g.replay()
+                static_out.sum().item()
 
     for _ in range(a.warmup):
         step()
@@ -98,12 +163,13 @@ def run(a):
         times.append(time.perf_counter() - t0)
     med = median(times)
     return {
-        "model": a.model, "mode": a.mode, "params": sum(p.numel() for p in m.parameters()),
+        "model": a.model, "mode": a.mode, "params": params,
         "batch": a.batch, "size": a.size, "width": width, "threads": torch.get_num_threads(),
         "device": a.device, "steps": a.steps, "step_seconds_median": med, "step_seconds_min": min(times),
         "step_seconds_mean": sum(times) / len(times), "images_per_second": a.batch / med,
         "peak_rss_bytes": peak_rss(), "step_seconds": times, "libtorch": torch.__version__,
-        "side": "pytorch",
+        "side": "pytorch", "amp": a.amp, "channels_last": a.channels_last, "frozen": a.freeze,
+        "foreach": a.foreach, "cuda_graphs": a.cuda_graphs,
     }
 
 
@@ -122,7 +188,16 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--freeze", action="store_true", help="inference: torch.jit.freeze(torch.jit.trace(model))")
+    p.add_argument("--channels-last", action="store_true", help="model and input in torch.channels_last")
+    p.add_argument("--amp", default="", choices=["", "bf16", "fp16"], help="torch.autocast dtype")
+    p.add_argument("--foreach", action="store_true", help="train: Adam(foreach=True)")
+    p.add_argument("--cuda-graphs", action="store_true", help="CUDA: capture the step with torch.cuda.graph")
     a = p.parse_args()
+    if a.cuda_graphs and a.device == "cpu":
+        sys.exit("bench.py: --cuda-graphs needs --device cuda")
+    if a.freeze and a.mode != "infer":
+        sys.exit("bench.py: --freeze is for --mode infer")
     if a.batch <= 0 or a.size <= 0 or a.steps <= 0:
         sys.exit("bench.py: batch, size and steps must be positive")
     if a.warmup == 0:

@@ -22,6 +22,11 @@ func benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "steps", Value: 10, Usage: "timed steps"},
 			&cli.IntFlag{Name: "warmup", Value: 3, Usage: "untimed steps first"},
 			&cli.StringFlag{Name: "mode", Value: "train", Usage: "train or infer"},
+			&cli.BoolFlag{Name: "fuse", Usage: "infer: fold BatchNorms into the convolutions before them"},
+			&cli.BoolFlag{Name: "channels-last", Usage: "weights and input in channels-last (NHWC) memory format"},
+			&cli.StringFlag{Name: "amp", Usage: "mixed precision: bf16 (CPU or CUDA) or fp16 (CUDA, with gradient scaling)"},
+			&cli.BoolFlag{Name: "foreach", Usage: "train: the multi-tensor (_foreach_) optimizer step"},
+			&cli.BoolFlag{Name: "cuda-graphs", Usage: "CUDA: capture one step as a CUDA graph and replay it"},
 		),
 		Action: func(c *cli.Context) error {
 			if err := firstErr(intFlag(c, "batch", 1, math.MaxInt), intFlag(c, "size", 1, train.MaxSize), int64Flag(c, "width", 0, math.MaxInt64),
@@ -37,7 +42,8 @@ func benchCommand() *cli.Command {
 				warmup = -1 // bench.Options takes 0 as its default (3); a negative count runs none
 			}
 			r, err := bench.Run(bench.Options{Model: c.String("model"), Batch: c.Int("batch"), Size: c.Int("size"), Width: c.Int64("width"),
-				Steps: c.Int("steps"), Warmup: warmup, Mode: c.String("mode"), Device: dev})
+				Steps: c.Int("steps"), Warmup: warmup, Mode: c.String("mode"), Device: dev,
+				Fuse: c.Bool("fuse"), ChannelsLast: c.Bool("channels-last"), AMP: c.String("amp"), Foreach: c.Bool("foreach"), CUDAGraphs: c.Bool("cuda-graphs")})
 			if err != nil {
 				return err
 			}

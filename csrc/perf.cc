@@ -282,17 +282,30 @@ jt_error *jp_graph_new(int dev_index, jp_graph *out) {
   })
 }
 
+static void use_graph_stream(Graph *g) {
+  if (g->guard) throw std::runtime_error("CUDA graph: its stream is already in use");
+  c10::cuda::CUDAGuard dev(static_cast<c10::DeviceIndex>(g->dev));
+  // The work queued so far on the current stream must be done first.
+  c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(g->dev)).synchronize();
+  if (!g->stream) g->stream.emplace(c10::cuda::getStreamFromPool(false, static_cast<c10::DeviceIndex>(g->dev)));
+  g->guard.emplace(*g->stream);
+}
+
+jt_error *jp_graph_side_begin(jp_graph h) { PE(use_graph_stream(static_cast<Graph *>(h))) }
+
+jt_error *jp_graph_side_end(jp_graph h) {
+  PE({
+    auto *g = static_cast<Graph *>(h);
+    if (!g->guard) throw std::runtime_error("CUDA graph: side_end without side_begin");
+    g->stream->synchronize();
+    g->guard.reset();
+  })
+}
+
 jt_error *jp_graph_capture_begin(jp_graph h) {
   PE({
     auto *g = static_cast<Graph *>(h);
-    if (g->guard) throw std::runtime_error("CUDA graph: capture already begun");
-    c10::cuda::CUDAGuard dev(static_cast<c10::DeviceIndex>(g->dev));
-    // Capture needs a stream other than the default one; the work queued
-    // so far must be done before capture starts.
-    auto cur = c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(g->dev));
-    cur.synchronize();
-    g->stream.emplace(c10::cuda::getStreamFromPool(false, static_cast<c10::DeviceIndex>(g->dev)));
-    g->guard.emplace(*g->stream);
+    use_graph_stream(g);
     try {
       g->g.capture_begin();
     } catch (...) {
@@ -351,6 +364,8 @@ jt_error *jp_graph_new(int, jp_graph *out) {
 jt_error *jp_graph_capture_begin(jp_graph) { return no_cuda(); }
 jt_error *jp_graph_capture_end(jp_graph) { return no_cuda(); }
 jt_error *jp_graph_replay(jp_graph) { return no_cuda(); }
+jt_error *jp_graph_side_begin(jp_graph) { return no_cuda(); }
+jt_error *jp_graph_side_end(jp_graph) { return no_cuda(); }
 void jp_graph_free(jp_graph) {}
 jt_error *jp_cuda_synchronize(int) { return no_cuda(); }
 #endif

@@ -61,6 +61,11 @@ jt_error *jp_graph_new(int dev_index, jp_graph *out);
 jt_error *jp_graph_capture_begin(jp_graph g);
 jt_error *jp_graph_capture_end(jp_graph g);
 jt_error *jp_graph_replay(jp_graph g);
+/* Run work on the graph's stream without capturing it (warm-up before a
+ * capture, as torch.cuda.graphs recommends): begin makes it the calling
+ * thread's current stream, end waits for it and restores the old one. */
+jt_error *jp_graph_side_begin(jp_graph g);
+jt_error *jp_graph_side_end(jp_graph g);
 void jp_graph_free(jp_graph g);
 jt_error *jp_cuda_synchronize(int dev_index);
 

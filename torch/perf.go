@@ -378,3 +378,19 @@ func ParseAMP(s string, d Device) (dtype DType, ok bool, err error) {
 	}
 	return Float32, false, fmt.Errorf("--amp %q: want bf16, fp16 (CUDA) or off", s)
 }
+
+// Warmup runs f on the graph's stream without capturing it, as
+// torch.cuda.graphs recommends before a capture (lazy initialisation,
+// cuDNN's algorithm choice), and waits for it.
+func (g *CUDAGraph) Warmup(f func()) error {
+	if g == nil || g.h == nil {
+		return &Error{Op: "cuda_graph", Msg: "graph is freed", Kind: KindValue}
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := takeErr(C.jp_graph_side_begin(g.h), "cuda_graph_warmup"); err != nil {
+		return err
+	}
+	f()
+	return takeErr(C.jp_graph_side_end(g.h), "cuda_graph_warmup")
+}

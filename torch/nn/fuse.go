@@ -256,3 +256,27 @@ func FuseSequentials(root Node) (FuseReport, error) {
 	}
 	return rep, nil
 }
+
+// ToMemoryFormat lays out every 4-D parameter and buffer of root (the
+// convolution weights) in memory format f, in place (the tensors keep
+// their identity, as To does). With inputs in the same format, libtorch's
+// convolutions then run channels-last (NHWC) kernels.
+func ToMemoryFormat(root Node, f torch.MemoryFormat) error {
+	for _, p := range root.StateDict() {
+		if p.Tensor.Dim() != 4 {
+			continue
+		}
+		var err error
+		torch.NoGrad(func() {
+			u := p.Tensor.ContiguousAs(f)
+			defer u.Free()
+			if err = u.Err(); err == nil {
+				err = p.Tensor.SetData(u)
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("nn: %s to %s: %w", p.Name, f, err)
+		}
+	}
+	return nil
+}

@@ -130,14 +130,19 @@ type result struct {
 	row
 	Params int64            `json:"params"`
 	Modes  map[string]*pair `json:"modes"`
+	// Tricks holds, per trick and mode, Go with the trick against PyTorch
+	// with its counterpart.
+	Tricks map[string]map[string]*pair `json:"tricks,omitempty"`
 }
 
 // pair holds both sides of one mode.
 type pair struct {
-	Go      side    `json:"go"`
-	PyTorch side    `json:"pytorch"`
-	Ratio   float64 `json:"ratio"`     // Go seconds / PyTorch seconds
-	MemDiff float64 `json:"mem_ratio"` // Go peak / PyTorch peak
+	Go      side     `json:"go"`
+	PyTorch side     `json:"pytorch"`
+	Ratio   float64  `json:"ratio"`     // Go seconds / PyTorch seconds
+	MemDiff float64  `json:"mem_ratio"` // Go peak / PyTorch peak
+	GoArgs  []string `json:"go_flags,omitempty"`
+	PyArgs  []string `json:"pytorch_flags,omitempty"`
 }
 
 // report is the JSON file.
@@ -152,6 +157,7 @@ type report struct {
 	LoadAvg  [2]string `json:"load_average_start_end"`
 	Minutes  float64   `json:"minutes"`
 	Command  string    `json:"command"`
+	Tricks   []trick   `json:"tricks,omitempty"`
 	Rows     []*result `json:"rows"`
 }
 
@@ -167,6 +173,7 @@ func main() {
 	reps := flag.Int("reps", 1, "processes per side, mode and row (median reported)")
 	only := flag.String("only", "", "run only rows whose key (model-bB-sS-wW-tT) matches this regexp")
 	device := flag.String("device", "cpu", "cpu or cuda, for both sides")
+	withTricks := flag.Bool("tricks", false, "also time each trick (fused, channels-last, bf16; on CUDA graphs and fp16) against PyTorch eager and PyTorch with its counterpart")
 	flag.Parse()
 	plans["zoo"] = zooPlan()
 	plan, ok := plans[*planName]
@@ -185,73 +192,40 @@ func main() {
 		Plan: *planName, Reps: *reps, Command: strings.Join(append([]string{"go run ./bench/cmd/benchcmp"}, os.Args[1:]...), " ")}
 	rep.LoadAvg[0] = loadavg()
 	start := time.Now()
-	n := 0
+	cfg.bin, cfg.python, cfg.script, cfg.device, cfg.rawDir, cfg.reps = *bin, *python, *script, *device, rawDir, *reps
+	var tricks []trick
+	if *withTricks {
+		tricks = trickSets(*device)
+		rep.Tricks = tricks
+	}
 	for _, r := range plan {
 		if re != nil && !re.MatchString(r.key()) {
 			continue
 		}
 		res := &result{row: r, Modes: map[string]*pair{}}
 		for _, mode := range []string{"train", "infer"} {
-			p := &pair{}
-			var goRuns, pyRuns []run
-			var goErr, pyErr error
-			for i := 0; i < *reps; i++ {
-				order := []string{"go", "pytorch"}
-				if n%2 == 1 {
-					order = []string{"pytorch", "go"}
-				}
-				n++
-				for _, s := range order {
-					var args []string
-					cmd := *bin
-					if s == "pytorch" {
-						cmd, args = *python, []string{*script}
-					}
-					args = append(args, "bench", "--model", r.Model, "--batch", itoa(r.Batch), "--size", itoa(r.Size),
-						"--width", strconv.FormatInt(r.Width, 10), "--steps", itoa(r.Steps), "--warmup", itoa(r.Warmup),
-						"--mode", mode, "--threads", itoa(r.Threads), "--device", *device, "--json")
-					if s == "pytorch" {
-						args = append(args[:1], args[2:]...) // bench.py takes no subcommand
-						args = append(args, "--twin", twinOf(r.Model))
-					}
-					raw := filepath.Join(rawDir, fmt.Sprintf("%s-%s-%s-%d.json", r.key(), mode, s, i))
-					got, err := exec1(cmd, args, r.Threads, raw)
-					log.Printf("%-28s %-5s %-7s rep %d: %s", r.key(), mode, s, i, describe(got, err))
-					if s == "go" {
-						if err != nil {
-							goErr = err
-						} else {
-							goRuns = append(goRuns, got)
-						}
-					} else if err != nil {
-						pyErr = err
-					} else {
-						pyRuns = append(pyRuns, got)
-					}
-				}
-			}
-			p.Go = summarise(goRuns, goErr)
-			p.PyTorch = summarise(pyRuns, pyErr)
-			if p.Go.Seconds > 0 && p.PyTorch.Seconds > 0 {
-				p.Ratio = p.Go.Seconds / p.PyTorch.Seconds
-				p.MemDiff = p.Go.PeakMiB / p.PyTorch.PeakMiB
-			}
+			p := measure(r, mode, nil, nil)
 			if res.Params == 0 {
 				res.Params = p.Go.Params
 			}
-			if p.Go.Params != 0 && p.PyTorch.Params != 0 && p.Go.Params != p.PyTorch.Params {
-				log.Printf("WARNING %s: Go has %d parameters, PyTorch %d", r.key(), p.Go.Params, p.PyTorch.Params)
-			}
-			if rep.Libtorch == "" && len(pyRuns) > 0 {
-				rep.Libtorch = "PyTorch " + pyRuns[0].Libtorch
-				if len(goRuns) > 0 {
-					rep.Libtorch += ", jmedseg built against libtorch " + goRuns[0].Libtorch
-				}
-			}
 			res.Modes[mode] = p
+			for _, tr := range tricks {
+				goArgs, pyArgs := tr.args(mode)
+				if goArgs == nil {
+					continue
+				}
+				if res.Tricks == nil {
+					res.Tricks = map[string]map[string]*pair{}
+				}
+				if res.Tricks[tr.Name] == nil {
+					res.Tricks[tr.Name] = map[string]*pair{}
+				}
+				res.Tricks[tr.Name][mode] = measure(r, mode, goArgs, pyArgs)
+			}
 		}
 		rep.Rows = append(rep.Rows, res)
 	}
+	rep.Libtorch = cfg.libtorch
 	rep.LoadAvg[1] = loadavg()
 	rep.Minutes = time.Since(start).Minutes()
 	if err := write(*out, *name, rep); err != nil {
@@ -259,6 +233,119 @@ func main() {
 	}
 	log.Printf("wrote %s and %s (%.1f min)", filepath.Join(*out, *name+".md"), filepath.Join(*out, *name+".json"), rep.Minutes)
 }
+
+// measure runs one mode of row r, Go against PyTorch, with extra flags for
+// each side (a trick), -reps times per side, alternating.
+func measure(r row, mode string, goExtra, pyExtra []string) *pair {
+	p := &pair{GoArgs: goExtra, PyArgs: pyExtra}
+	var goRuns, pyRuns []run
+	var goErr, pyErr error
+	tag := strings.Join(append(append([]string{}, goExtra...), pyExtra...), "")
+	tag = strings.NewReplacer("-", "", " ", "").Replace(tag)
+	for i := 0; i < cfg.reps; i++ {
+		order := []string{"go", "pytorch"}
+		if runCount%2 == 1 {
+			order = []string{"pytorch", "go"}
+		}
+		runCount++
+		for _, s := range order {
+			var args []string
+			cmd := cfg.bin
+			if s == "pytorch" {
+				cmd, args = cfg.python, []string{cfg.script}
+			}
+			args = append(args, "bench", "--model", r.Model, "--batch", itoa(r.Batch), "--size", itoa(r.Size),
+				"--width", strconv.FormatInt(r.Width, 10), "--steps", itoa(r.Steps), "--warmup", itoa(r.Warmup),
+				"--mode", mode, "--threads", itoa(r.Threads), "--device", cfg.device, "--json")
+			if s == "pytorch" {
+				args = append(args[:1], args[2:]...) // bench.py takes no subcommand
+				args = append(args, "--twin", twinOf(r.Model))
+				args = append(args, pyExtra...)
+			} else {
+				args = append(args, goExtra...)
+			}
+			name := fmt.Sprintf("%s-%s-%s-%d.json", r.key(), mode, s, i)
+			if tag != "" {
+				name = fmt.Sprintf("%s-%s-%s-%s-%d.json", r.key(), mode, tag, s, i)
+			}
+			got, err := exec1(cmd, args, r.Threads, filepath.Join(cfg.rawDir, name))
+			extra := goExtra
+			if s == "pytorch" {
+				extra = pyExtra
+			}
+			log.Printf("%-28s %-5s %-7s %-22s rep %d: %s", r.key(), mode, s, strings.Join(extra, " "), i, describe(got, err))
+			if s == "go" {
+				if err != nil {
+					goErr = err
+				} else {
+					goRuns = append(goRuns, got)
+				}
+			} else if err != nil {
+				pyErr = err
+			} else {
+				pyRuns = append(pyRuns, got)
+			}
+		}
+	}
+	p.Go = summarise(goRuns, goErr)
+	p.PyTorch = summarise(pyRuns, pyErr)
+	if p.Go.Seconds > 0 && p.PyTorch.Seconds > 0 {
+		p.Ratio = p.Go.Seconds / p.PyTorch.Seconds
+		p.MemDiff = p.Go.PeakMiB / p.PyTorch.PeakMiB
+	}
+	if p.Go.Params != 0 && p.PyTorch.Params != 0 && p.Go.Params != p.PyTorch.Params {
+		log.Printf("WARNING %s: Go has %d parameters, PyTorch %d", r.key(), p.Go.Params, p.PyTorch.Params)
+	}
+	if cfg.libtorch == "" && len(pyRuns) > 0 {
+		cfg.libtorch = "PyTorch " + pyRuns[0].Libtorch
+		if len(goRuns) > 0 {
+			cfg.libtorch += ", jmedseg built against libtorch " + goRuns[0].Libtorch
+		}
+	}
+	return p
+}
+
+// trick is a column of the tricks table: the flags each side gets, per
+// mode (nil: the trick does not apply to that mode).
+type trick struct {
+	Name         string
+	Train, Infer [2][]string // Go flags, PyTorch flags
+}
+
+func (t trick) args(mode string) ([]string, []string) {
+	if mode == "train" {
+		return t.Train[0], t.Train[1]
+	}
+	return t.Infer[0], t.Infer[1]
+}
+
+// trickSets: "fused" is BatchNorm folding for inference (PyTorch's
+// counterpart: torch.jit.freeze of the traced model) and the multi-tensor
+// optimizer step for training (Adam(foreach=True)).
+func trickSets(device string) []trick {
+	ts := []trick{
+		{Name: "fused", Train: [2][]string{{"--foreach"}, {"--foreach"}}, Infer: [2][]string{{"--fuse"}, {"--freeze"}}},
+		{Name: "channels-last", Train: [2][]string{{"--channels-last"}, {"--channels-last"}}, Infer: [2][]string{{"--channels-last"}, {"--channels-last"}}},
+		{Name: "bf16", Train: [2][]string{{"--amp", "bf16"}, {"--amp", "bf16"}}, Infer: [2][]string{{"--amp", "bf16", "--fuse"}, {"--amp", "bf16"}}},
+	}
+	if device == "cuda" {
+		ts = append(ts,
+			trick{Name: "graphs", Train: [2][]string{{"--cuda-graphs", "--foreach"}, {"--cuda-graphs", "--foreach"}}, Infer: [2][]string{{"--cuda-graphs", "--fuse"}, {"--cuda-graphs"}}},
+			trick{Name: "bf16+graphs", Train: [2][]string{{"--cuda-graphs", "--foreach", "--amp", "bf16"}, {"--cuda-graphs", "--foreach", "--amp", "bf16"}},
+				Infer: [2][]string{{"--cuda-graphs", "--fuse", "--amp", "bf16"}, {"--cuda-graphs", "--amp", "bf16"}}},
+			trick{Name: "fp16", Train: [2][]string{{"--amp", "fp16"}, {"--amp", "fp16"}}, Infer: [2][]string{{"--amp", "fp16", "--fuse"}, {"--amp", "fp16"}}},
+		)
+	}
+	return ts
+}
+
+// cfg is what every measurement shares (set once in main).
+var cfg struct {
+	bin, python, script, device, rawDir, libtorch string
+	reps                                          int
+}
+
+var runCount int
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
@@ -385,7 +472,48 @@ func write(dir, name string, rep *report) error {
 			secs(t.Go), secs(t.PyTorch), ratio(t), secs(i.Go), secs(i.PyTorch), ratio(i),
 			peak(t.Go), peak(i.Go), peak(t.PyTorch), peak(i.PyTorch))
 	}
+	if len(rep.Tricks) > 0 {
+		writeTricks(&b, rep)
+	}
 	return os.WriteFile(filepath.Join(dir, name+".md"), []byte(b.String()), 0o644)
+}
+
+// writeTricks adds the tricks table: per row and mode, Go plain and each
+// trick, as seconds with two ratios, against PyTorch eager (plain) and
+// against PyTorch with the trick's counterpart.
+func writeTricks(b *strings.Builder, rep *report) {
+	b.WriteString("\nTricks: seconds per step; in brackets Go / PyTorch eager, then Go / PyTorch with the same trick " +
+		"(fused: inference BatchNorm folding against torch.jit.freeze, training the multi-tensor Adam against " +
+		"Adam(foreach=True); bf16 inference is fused too; flags of each side in the JSON).\n\n")
+	b.WriteString("| model | batch | size | mode | PyTorch eager s | Go plain s |")
+	sep := "|---|---:|---:|---|---:|---:|"
+	for _, t := range rep.Tricks {
+		fmt.Fprintf(b, " Go %s s (vs eager, vs same) | PyTorch %s s |", t.Name, t.Name)
+		sep += "---:|---:|"
+	}
+	b.WriteString("\n" + sep + "\n")
+	for _, r := range rep.Rows {
+		for _, mode := range []string{"train", "infer"} {
+			plain := r.Modes[mode]
+			if plain == nil {
+				continue
+			}
+			fmt.Fprintf(b, "| %s | %d | %d² | %s | %s | %s (%s) |", r.Model, r.Batch, r.Size, mode, secs(plain.PyTorch), secs(plain.Go), ratio(plain))
+			for _, t := range rep.Tricks {
+				p := r.Tricks[t.Name][mode]
+				if p == nil {
+					b.WriteString(" – | – |")
+					continue
+				}
+				vsEager := "–"
+				if p.Go.Seconds > 0 && plain.PyTorch.Seconds > 0 {
+					vsEager = fmt.Sprintf("%.2f", p.Go.Seconds/plain.PyTorch.Seconds)
+				}
+				fmt.Fprintf(b, " %s (%s, %s) | %s |", secs(p.Go), vsEager, ratio(p), secs(p.PyTorch))
+			}
+			b.WriteString("\n")
+		}
+	}
 }
 
 func millions(n int64) string { return fmt.Sprintf("%.2f M", float64(n)/1e6) }
