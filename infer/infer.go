@@ -54,8 +54,15 @@ type Predictor struct {
 }
 
 // NewPredictor loads a model file (a run's best.safetensors, or any file
-// models.Load reads) for inference on dev.
+// models.Load reads) for inference on dev, with the default LoadOptions:
+// its BatchNorms folded into the convolutions before them (models.Fuse; the
+// same outputs to float32 round-off, faster).
 func NewPredictor(checkpoint string, dev torch.Device) (*Predictor, error) {
+	return NewPredictorWith(checkpoint, dev, LoadOptions{})
+}
+
+// NewPredictorWith is NewPredictor with options for speed (see LoadOptions).
+func NewPredictorWith(checkpoint string, dev torch.Device, opt LoadOptions) (*Predictor, error) {
 	m, info, err := models.Load(checkpoint)
 	if err != nil {
 		return nil, err
@@ -69,7 +76,12 @@ func NewPredictor(checkpoint string, dev torch.Device) (*Predictor, error) {
 		return nil, fmt.Errorf("infer: %s: moving the model to %s: %w", checkpoint, dev, err)
 	}
 	m.Eval()
-	return &Predictor{model: m, info: info, dev: dev}, nil
+	fast, err := opt.apply(m, dev)
+	if err != nil {
+		m.Free()
+		return nil, fmt.Errorf("infer: %s: %w", checkpoint, err)
+	}
+	return &Predictor{model: fast, info: info, dev: dev}, nil
 }
 
 // Close frees the model, after the calls under way have returned.

@@ -1,0 +1,69 @@
+package infer
+
+import (
+	"fmt"
+
+	"github.com/jmedseg/jmedseg/models"
+	"github.com/jmedseg/jmedseg/torch"
+	"github.com/jmedseg/jmedseg/torch/nn"
+)
+
+// LoadOptions make a Predictor faster without changing what it computes
+// beyond float32 round-off (Fuse, ChannelsLast) or, with AMP, within
+// reduced precision. The zero value fuses.
+type LoadOptions struct {
+	// NoFuse keeps the BatchNorms as they are; by default each one that
+	// directly follows a convolution is folded into it once at load
+	// (models.Fuse).
+	NoFuse bool
+	// ChannelsLast runs the model in channels-last (NHWC) memory format.
+	// Measured on this project's CPU (README, Performance) it helps some
+	// models and slows others; off by default.
+	ChannelsLast bool
+	// AMP is "" (float32), "bf16" (CPU or CUDA) or "fp16" (CUDA): the
+	// forward runs under autocast, the outputs are float32.
+	AMP string
+}
+
+// apply prepares the evaluation-mode model m for inference on dev and
+// returns the module to run (m itself, or a wrapper around it whose Free
+// frees m).
+func (o LoadOptions) apply(m nn.Module, dev torch.Device) (nn.Module, error) {
+	amp, useAMP, err := torch.ParseAMP(o.AMP, dev)
+	if err != nil {
+		return nil, err
+	}
+	if !o.NoFuse {
+		if _, err := models.Fuse(m); err != nil {
+			return nil, err
+		}
+	}
+	if o.ChannelsLast {
+		if err := nn.ToMemoryFormat(m, torch.ChannelsLastFormat); err != nil {
+			return nil, err
+		}
+		m = &channelsLast{m}
+	}
+	if useAMP {
+		m = models.WithAutocast(m, dev, amp)
+	}
+	return m, nil
+}
+
+// channelsLast lays its 4-D input out channels-last before the model, so
+// that the convolutions run NHWC kernels throughout.
+type channelsLast struct{ nn.Module }
+
+func (c *channelsLast) Forward(x *torch.Tensor) *torch.Tensor {
+	if x.Dim() != 4 {
+		return c.Module.Forward(x)
+	}
+	return nn.Frame(x, func(x *torch.Tensor) *torch.Tensor {
+		return c.Module.Forward(x.ContiguousAs(torch.ChannelsLastFormat))
+	})
+}
+
+// String describes the options, for logs.
+func (o LoadOptions) String() string {
+	return fmt.Sprintf("fuse=%v channels_last=%v amp=%q", !o.NoFuse, o.ChannelsLast, o.AMP)
+}
