@@ -48,6 +48,9 @@ func predictCommand() *cli.Command {
 			&cli.IntFlag{Name: "window-batch", Value: 4, Usage: "windows (or slices) per forward pass, 1 or more"},
 			&cli.BoolFlag{Name: "tta", Usage: "test-time augmentation: mean of the softmax of the flipped inputs' predictions, flipped back"},
 			&cli.BoolFlag{Name: "largest-component", Usage: "keep each class's largest connected component only"},
+			&cli.BoolFlag{Name: "no-fuse", Usage: "keep the BatchNorms (by default each one after a convolution is folded into it at load: same masks, faster)"},
+			&cli.BoolFlag{Name: "channels-last", Usage: "run the model in channels-last (NHWC) memory format (faster for some models; see README, Performance)"},
+			&cli.StringFlag{Name: "amp", Usage: "mixed precision: bf16 (CPU or CUDA) or fp16 (CUDA)"},
 			&cli.StringFlag{Name: "probabilities", Usage: "also write class probabilities: a .npy file (.nii/.nii.gz for a volume), or a directory for a directory --input"},
 		),
 		Action: func(c *cli.Context) error {
@@ -89,7 +92,8 @@ func predictCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			p, err := infer.NewPredictor(c.String("checkpoint"), dev)
+			p, err := infer.NewPredictorWith(c.String("checkpoint"), dev,
+				infer.LoadOptions{NoFuse: c.Bool("no-fuse"), ChannelsLast: c.Bool("channels-last"), AMP: c.String("amp")})
 			if err != nil {
 				return err
 			}
