@@ -57,7 +57,7 @@ func App() *cli.App {
 		Commands: []*cli.Command{
 			modelsCommand(),
 			dataCommand(),
-			trainCommand(),
+			withRunConfig(trainCommand()),
 			testCommand(),
 			predictCommand(),
 			pretrainCommand(),
