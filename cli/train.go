@@ -44,6 +44,7 @@ func trainFlags() []cli.Flag {
 		&cli.IntFlag{Name: "workers", Usage: "data loading goroutines (default GOMAXPROCS)"},
 		&cli.IntFlag{Name: "limit-batches", Usage: "cap batches per epoch (smoke tests)"},
 		&cli.BoolFlag{Name: "skip-bad", Usage: "skip unreadable training samples (each reported) instead of stopping"},
+		&cli.StringFlag{Name: "amp", Usage: "mixed precision for the forward: bf16 (CPU or CUDA) or fp16 (CUDA, with gradient scaling)"},
 		foldFlags()[0], foldFlags()[1],
 	), distFlags()...)
 }
@@ -80,7 +81,7 @@ func trainOptions(c *cli.Context) (train.Options, error) {
 		Decay: c.Float64("weight-decay"), Poly: c.Bool("poly"), Loss: c.String("loss"), Aug: c.Bool("aug"),
 		Geometric: c.Bool("geometric"), STN: c.Bool("stn"), Size: size, Workers: c.Int("workers"), Seed: c.Uint64("seed"),
 		Device: c.String("device"), Threads: c.Int("threads"), Resume: c.Bool("resume"), Force: c.Bool("force"),
-		Pretrained: c.String("pretrained"), LimitBatches: c.Int("limit-batches"), SkipBad: c.Bool("skip-bad"),
+		Pretrained: c.String("pretrained"), LimitBatches: c.Int("limit-batches"), SkipBad: c.Bool("skip-bad"), AMP: c.String("amp"),
 		SyncBN: c.Bool("sync-bn"),
 	}, nil
 }

@@ -84,6 +84,9 @@ type Options struct {
 	// SyncBN normalises every BatchNorm with the statistics of all ranks'
 	// batches (torch.nn.SyncBatchNorm); without it each rank uses its own.
 	SyncBN bool `json:"sync_bn,omitempty"`
+	// AMP is mixed precision for the forward: "" (float32), "bf16" (CPU or
+	// CUDA) or "fp16" (CUDA, with dynamic gradient scaling); see useAMP.
+	AMP string `json:"amp,omitempty"`
 }
 
 func (o *Options) defaults() {

@@ -287,6 +287,10 @@ func New(opt Options) (*Trainer, error) {
 		t.Close()
 		return nil, err
 	}
+	if err := t.useAMP(); err != nil {
+		t.Close()
+		return nil, err
+	}
 	if t.rank0() { // the only rank that writes
 		if err := os.MkdirAll(opt.Out, 0o755); err != nil {
 			t.Close()
