@@ -119,7 +119,8 @@ func Run(opt Options) (*Result, error) {
 	}
 	y := torch.RandInt(0, opt.Classes, []int64{int64(opt.Batch), int64(opt.Size), int64(opt.Size)}, opt.Device)
 	defer y.Free()
-	res := &Result{ChannelsLast: opt.ChannelsLast, AMP: opt.AMP, CUDAGraphs: opt.CUDAGraphs}
+	// Counted before fusing, which gives convolutions biases of their own.
+	res := &Result{ChannelsLast: opt.ChannelsLast, AMP: opt.AMP, CUDAGraphs: opt.CUDAGraphs, Params: m.NumParams()}
 	var graph *torch.CUDAGraph
 	if opt.CUDAGraphs {
 		if graph, err = torch.NewCUDAGraph(opt.Device); err != nil {
@@ -231,7 +232,7 @@ func Run(opt Options) (*Result, error) {
 		sum += v
 	}
 	runtime.GC()
-	res.Model, res.Mode, res.Params, res.Batch, res.Size, res.Width = opt.Model, opt.Mode, m.NumParams(), opt.Batch, opt.Size, cfg.Width
+	res.Model, res.Mode, res.Batch, res.Size, res.Width = opt.Model, opt.Mode, opt.Batch, opt.Size, cfg.Width
 	res.Threads, res.Device, res.Steps, res.StepMedian, res.StepMin = torch.NumThreads(), opt.Device.String(), opt.Steps, med, sorted[0]
 	res.StepMean, res.ImagesPerSec, res.PeakRSS, res.StepSeconds = sum/float64(len(times)), float64(opt.Batch)/med, PeakRSS(), times
 	res.LibtorchBuild = torch.HeaderVersion()

@@ -72,6 +72,14 @@ var plans = map[string][]row{
 		{"deeplab", 4, 128, 64, 2, 3, 1},
 		{"setr", 4, 128, 1024, 2, 3, 1},
 	},
+	// perf: the inference goal rows (unet and deeplab, batch 1 and
+	// 8) at 128², for -tricks on a CPU.
+	"perf": {
+		{"unet", 1, 128, 64, 2, 5, 2},
+		{"unet", 8, 128, 64, 2, 3, 1},
+		{"deeplab", 1, 128, 64, 2, 5, 2},
+		{"deeplab", 8, 128, 64, 2, 3, 1},
+	},
 	"quick": {
 		{"unet", 2, 64, 16, 1, 5, 2},
 		{"attunet", 2, 64, 16, 1, 5, 2},
@@ -169,7 +177,7 @@ func main() {
 	script := flag.String("script", "bench/bench.py", "the PyTorch twin of jmedseg bench")
 	out := flag.String("out", "bench/results", "output folder")
 	name := flag.String("name", "cpu", "result name: OUT/NAME.md, OUT/NAME.json, OUT/raw/NAME/")
-	planName := flag.String("plan", "default", "rows to run: default, quick or zoo (every registered model)")
+	planName := flag.String("plan", "default", "rows to run: default, quick, perf (unet and deeplab, batch 1 and 8) or zoo (every registered model)")
 	reps := flag.Int("reps", 1, "processes per side, mode and row (median reported)")
 	only := flag.String("only", "", "run only rows whose key (model-bB-sS-wW-tT) matches this regexp")
 	device := flag.String("device", "cpu", "cpu or cuda, for both sides")
@@ -204,6 +212,11 @@ func main() {
 		}
 		res := &result{row: r, Modes: map[string]*pair{}}
 		for _, mode := range []string{"train", "infer"} {
+			if mode == "train" && r.Batch < 2 {
+				// Batch statistics of one image: PyTorch refuses a 1×1
+				// map (deeplab's image pooling), so no training row.
+				continue
+			}
 			p := measure(r, mode, nil, nil)
 			if res.Params == 0 {
 				res.Params = p.Go.Params
@@ -467,6 +480,9 @@ func write(dir, name string, rep *report) error {
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rep.Rows {
 		t, i := r.Modes["train"], r.Modes["infer"]
+		if t == nil { // not run (batch 1)
+			t = &pair{Go: side{Error: notRun}, PyTorch: side{Error: notRun}}
+		}
 		fmt.Fprintf(&b, "| %s | %s | %d | %d² | %d | %d | %d (%d) | %s | %s | %s | %s | %s | %s | %s / %s | %s / %s |\n",
 			r.Model, millions(r.Params), r.Batch, r.Size, r.Width, r.Threads, r.Steps, r.Warmup,
 			secs(t.Go), secs(t.PyTorch), ratio(t), secs(i.Go), secs(i.PyTorch), ratio(i),
@@ -518,7 +534,13 @@ func writeTricks(b *strings.Builder, rep *report) {
 
 func millions(n int64) string { return fmt.Sprintf("%.2f M", float64(n)/1e6) }
 
+// notRun marks a mode a row skips.
+const notRun = "not run"
+
 func secs(s side) string {
+	if s.Error == notRun {
+		return "–"
+	}
 	if s.Seconds == 0 {
 		return "error"
 	}
