@@ -187,6 +187,11 @@ jt_error *jd_store_new(const char *host, int port, int world, int master, int64_
     if (world > 0) o.numWorkers = static_cast<std::size_t>(world);
     o.waitWorkers = false;  // the process group's rendezvous waits, with its own message
     o.timeout = std::chrono::milliseconds(timeout_ms);
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    // 2.4+ asks for the libuv server by default, which builds without
+    // libuv (Debian's 2.6) refuse; the classic one speaks the same protocol.
+    o.useLibUV = false;
+#endif
     auto s = c10::make_intrusive<c10d::TCPStore>(std::string(host), o);
     *out = new DStore{s};
     return nullptr;

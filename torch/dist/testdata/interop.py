@@ -13,7 +13,10 @@ import torch.distributed as dist
 
 port, out = int(sys.argv[1]), sys.argv[2]
 torch.set_num_threads(1)
-store = dist.TCPStore("127.0.0.1", port, 2, False, timedelta(seconds=30))
+try:  # 2.x defaults to a libuv client, which Debian's build lacks
+    store = dist.TCPStore("127.0.0.1", port, 2, False, timedelta(seconds=30), use_libuv=False)
+except TypeError:  # 1.13 has no such option
+    store = dist.TCPStore("127.0.0.1", port, 2, False, timedelta(seconds=30))
 pg = dist.ProcessGroupGloo(store, 1, 2, timedelta(seconds=30))
 
 # 1. all-reduce (sum) of a float32 tensor: rank r holds arange(6) * (r + 1).
