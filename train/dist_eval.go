@@ -100,7 +100,7 @@ func distEvaluate(ctx context.Context, e evalSetup, g *dist.Group, samples []dat
 		if e.spacing != nil {
 			sp = e.spacing(smp.Image)
 		}
-		if err := ev.Add(id, group, p, tr, h, w, sp); err != nil {
+		if err := ev.AddImage(metric.Image{ID: id, Group: group, File: e.fileName(smp.Image)}, p, tr, h, w, sp); err != nil {
 			return nil, fmt.Errorf("evaluating %s: %w", smp.Image, err)
 		}
 		if keep != nil && keep(id) {
