@@ -128,3 +128,46 @@ func TestFuseSkipsShared(t *testing.T) {
 	require.Len(t, rep.Skipped, 1)
 	assert.Contains(t, rep.Skipped[0], "more than one place")
 }
+
+// On CUDA (scripts/gpu-check.sh): unet and deeplab give the CPU's outputs,
+// fused too. Skipped without a GPU.
+func TestCUDAForwardAndFuse(t *testing.T) {
+	if !torch.CUDAAvailable() {
+		t.Skip("no CUDA device")
+	}
+	for _, name := range []string{"unet", "deeplab"} {
+		t.Run(name, func(t *testing.T) {
+			s := spec(t, name)
+			torch.ManualSeed(5)
+			m := build(t, s, 3, 2)
+			randomiseBatchNorms(t, m)
+			m.Eval()
+			side := s.MinSide()
+			x := torch.Randn([]int64{2, 3, side, side})
+			defer x.Free()
+			out := func(d torch.Device) []float32 {
+				var v []float32
+				torch.InferenceMode(func() {
+					sc := torch.NewScope()
+					defer sc.Close()
+					y := m.Forward(sc.Track(x.ToDevice(d)))
+					var err error
+					v, err = y.Float32s()
+					require.NoError(t, err)
+				})
+				return v
+			}
+			cpu := out(torch.CPU)
+			require.NoError(t, m.To(torch.CUDA(0)))
+			gpu := out(torch.CUDA(0))
+			_, err := models.Fuse(m)
+			require.NoError(t, err)
+			fused := out(torch.CUDA(0))
+			for i := range cpu {
+				// cuDNN may use TF32 or other algorithms: 1e-3 of the scale.
+				require.InDelta(t, cpu[i], gpu[i], 1e-3*math.Max(1, math.Abs(float64(cpu[i]))))
+				require.InDelta(t, gpu[i], fused[i], 1e-3*math.Max(1, math.Abs(float64(gpu[i]))))
+			}
+		})
+	}
+}

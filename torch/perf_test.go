@@ -137,3 +137,49 @@ func TestCUDAGraphNeedsCUDA(t *testing.T) {
 		assert.False(t, torch.CUDAGraphsBuilt() && torch.CUDADeviceCount() > 0)
 	}
 }
+
+// On CUDA (scripts/gpu-check.sh): autocast in both dtypes, the multi-tensor
+// updates, and a CUDA graph whose replay equals eager execution on new
+// input. Skipped without a GPU.
+func TestCUDAPerf(t *testing.T) {
+	if !torch.CUDAAvailable() {
+		t.Skip("no CUDA device")
+	}
+	dev := torch.CUDA(0)
+	s := torch.NewScope()
+	defer s.Close()
+	x := torch.Randn([]int64{2, 3, 16, 16}, dev, s)
+	w := torch.Randn([]int64{4, 3, 3, 3}, dev, s)
+	conv := func(x *torch.Tensor) *torch.Tensor {
+		return torch.Conv2d(x, w, nil, [2]int64{1, 1}, [2]int64{1, 1}, [2]int64{1, 1}, 1)
+	}
+	ref := conv(x)
+	for _, dt := range []torch.DType{torch.BFloat16, torch.Float16} {
+		var y *torch.Tensor
+		require.NoError(t, torch.Autocast(dev, dt, func() { y = conv(x) }))
+		assert.Equal(t, dt, y.DType())
+		assert.Less(t, maxAbsDiff(t, ref, y.ToDType(torch.Float32)), 0.25, "%s", dt)
+	}
+	a := []*torch.Tensor{torch.Randn([]int64{5}, dev, s), torch.Randn([]int64{3, 2}, dev, s)}
+	b := []*torch.Tensor{a[0].Clone(), a[1].Clone()}
+	require.NoError(t, torch.ForeachAddcmulInPlace(a, b, b, 0.5))
+	for i := range a {
+		assert.Less(t, maxAbsDiff(t, a[i], b[i].Add(b[i].Mul(b[i]).MulScalar(0.5))), 1e-6)
+	}
+	if !torch.CUDAGraphsBuilt() {
+		t.Log("this build has no CUDA graphs (CUDA runtime headers missing at build time)")
+		return
+	}
+	g, err := torch.NewCUDAGraph(dev)
+	require.NoError(t, err)
+	defer g.Free()
+	static := torch.Zeros([]int64{2, 3, 16, 16}, dev)
+	defer static.Free()
+	require.NoError(t, g.Warmup(func() { conv(static).Relu().Free() }))
+	var out *torch.Tensor
+	require.NoError(t, g.Capture(func() { out = conv(static).Relu() }))
+	defer out.Free()
+	require.NoError(t, static.CopyFrom(x))
+	require.NoError(t, g.Replay())
+	assert.Less(t, maxAbsDiff(t, out, ref.Relu()), 1e-5)
+}

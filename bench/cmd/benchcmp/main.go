@@ -80,6 +80,12 @@ var plans = map[string][]row{
 		{"deeplab", 1, 128, 64, 2, 5, 2},
 		{"deeplab", 8, 128, 64, 2, 3, 1},
 	},
+	// gpu: scripts/gpu-check.sh's rows (-device cuda -tricks), sized so
+	// that both sides and every trick fit its few minutes on one GPU.
+	"gpu": {
+		{"unet", 8, 256, 64, 4, 10, 3},
+		{"deeplab", 8, 256, 64, 4, 10, 3},
+	},
 	"quick": {
 		{"unet", 2, 64, 16, 1, 5, 2},
 		{"attunet", 2, 64, 16, 1, 5, 2},
@@ -177,7 +183,7 @@ func main() {
 	script := flag.String("script", "bench/bench.py", "the PyTorch twin of jmedseg bench")
 	out := flag.String("out", "bench/results", "output folder")
 	name := flag.String("name", "cpu", "result name: OUT/NAME.md, OUT/NAME.json, OUT/raw/NAME/")
-	planName := flag.String("plan", "default", "rows to run: default, quick, perf (unet and deeplab, batch 1 and 8) or zoo (every registered model)")
+	planName := flag.String("plan", "default", "rows to run: default, quick, perf (unet and deeplab, batch 1 and 8), gpu (for -device cuda) or zoo (every registered model)")
 	reps := flag.Int("reps", 1, "processes per side, mode and row (median reported)")
 	only := flag.String("only", "", "run only rows whose key (model-bB-sS-wW-tT) matches this regexp")
 	device := flag.String("device", "cpu", "cpu or cuda, for both sides")
@@ -237,6 +243,11 @@ func main() {
 			}
 		}
 		rep.Rows = append(rep.Rows, res)
+		// After every row, so that a run cut short keeps what it measured.
+		rep.Libtorch, rep.LoadAvg[1], rep.Minutes = cfg.libtorch, loadavg(), time.Since(start).Minutes()
+		if err := write(*out, *name, rep); err != nil {
+			log.Fatal(err)
+		}
 	}
 	rep.Libtorch = cfg.libtorch
 	rep.LoadAvg[1] = loadavg()
