@@ -65,11 +65,13 @@ func (f framedEncoder) Encode(x *torch.Tensor) *torch.Tensor {
 }
 
 func frame(m nn.Module, s Spec, cfg Config) nn.Module {
+	// Pointers: a framed value holds its Spec (slices, funcs), which cannot
+	// be a map key, and module-tree passes (nn.Uses) key maps by node.
 	fr := framed{m, s, cfg.InChannels}
 	if e, ok := m.(SASEncoder); ok {
-		return framedEncoder{fr, e}
+		return &framedEncoder{fr, e}
 	}
-	return fr
+	return &fr
 }
 
 // Unwrap returns the architecture's own type inside what New returns (a
