@@ -60,6 +60,7 @@ func App() *cli.App {
 			withRunConfig(trainCommand()),
 			testCommand(),
 			predictCommand(),
+			exportCommand(),
 			pretrainCommand(),
 			benchCommand(),
 			zooCommand(),

@@ -1,0 +1,4 @@
+package jit
+
+// HandleNumel exposes handleNumel to the tests.
+var HandleNumel = handleNumel
