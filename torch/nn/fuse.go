@@ -112,10 +112,13 @@ func (r *FuseReport) Merge(o FuseReport) {
 // shared by two parents counts twice), so that a fusion pass leaves shared
 // modules alone: their other uses might not be followed by the same
 // BatchNorm.
-func Uses(root Node) map[Node]int {
-	n := map[Node]int{}
+//
+// It is keyed by each module's Base, which every node has and which is
+// always comparable (a Node held by value may not be a valid map key).
+func Uses(root Node) map[*Base]int {
+	n := map[*Base]int{}
 	for _, m := range root.NamedModules() {
-		n[m.Node]++
+		n[m.Node.base()]++
 	}
 	return n
 }
@@ -134,9 +137,9 @@ func ParamOwners(root Node) map[*torch.Tensor]int {
 // Foldable reports whether conv followed by bn can be folded, given the
 // tree's Uses and parameter owners (ParamOwners): both registered once, conv's parameters its own, in evaluation
 // mode, bn with running statistics; else why not.
-func Foldable(uses map[Node]int, params map[*torch.Tensor]int, conv *Conv2d, bn *BatchNorm) (bool, string) {
+func Foldable(uses map[*Base]int, params map[*torch.Tensor]int, conv *Conv2d, bn *BatchNorm) (bool, string) {
 	switch {
-	case uses[conv] != 1 || uses[bn] != 1:
+	case uses[&conv.Base] != 1 || uses[&bn.Base] != 1:
 		return false, "the convolution or BatchNorm is used in more than one place"
 	case params[conv.Weight] != 1 || (conv.Bias != nil && params[conv.Bias] != 1):
 		return false, "the convolution shares its parameters"
