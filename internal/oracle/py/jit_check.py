@@ -22,6 +22,12 @@ and writes to dir:
                    weights as attributes rather than baked constants)
 
 A job that fails writes its error to dir/error.txt; the others still run.
+
+On PyTorch 2.x the modules run with the graph executor's optimisations off
+(torch.jit.optimized_execution(False)): 2.6's profiling executor does not
+finish optimising some traced graphs (multires: minutes on the second call,
+whose first takes 0.1 s), which 1.13 optimises at once. result.json says
+which way it ran.
 """
 import importlib
 import json
@@ -34,6 +40,8 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "twins"))
 from stio import read, write  # noqa: E402
+
+OPTIMIZE = int(torch.__version__.split(".")[0]) < 2
 
 ATTRS = ["model", "class_names", "in_channels", "num_classes", "input_size", "pixel_scale", "norm_mean", "norm_std",
          "jmedseg_info"]
@@ -55,7 +63,8 @@ def check(job):
     res["keys"] = list(sd.keys())
     res["equal"] = {k: bool(k in state and v.dtype == state[k].dtype and torch.equal(v, state[k])) for k, v in sd.items()}
     res["training"] = [n for n, mod in m.named_modules() if mod.training]
-    with torch.no_grad():
+    res["optimized"] = OPTIMIZE
+    with torch.no_grad(), torch.jit.optimized_execution(OPTIMIZE):
         y = m(x)
         try:
             m(x[:, :, 1:, :])
