@@ -9,6 +9,7 @@
 // in 2.x ProcessGroupGloo is a Backend that a ProcessGroup holds;
 // TORCH_VERSION_MAJOR selects the code.
 #include "dist.h"
+#include "shim_internal.h"
 
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO  // the headers hide ProcessGroupGloo without it
@@ -29,37 +30,9 @@
 
 namespace {
 
-// The first member of jmedseg.cc's handle.
-struct HandleView {
-  at::Tensor t;
-};
-inline at::Tensor &T(jt_tensor h) { return static_cast<HandleView *>(h)->t; }
-
-// Errors as jmedseg.cc makes them (malloc'd, freed by jt_error_free).
-jt_error *make_err(int kind, const char *msg) {
-  auto *e = static_cast<jt_error *>(std::malloc(sizeof(jt_error)));
-  if (e == nullptr) return nullptr;
-  e->kind = kind;
-  e->msg = strdup(msg);
-  return e;
-}
-
-#define DIST_CATCH                                                     \
-  catch (const c10::OutOfMemoryError &e) {                             \
-    return make_err(JT_ERR_OOM, e.what_without_backtrace());           \
-  }                                                                    \
-  catch (const c10::Error &e) {                                        \
-    return make_err(JT_ERR_GENERIC, e.what_without_backtrace());       \
-  }                                                                    \
-  catch (const std::bad_alloc &e) {                                    \
-    return make_err(JT_ERR_OOM, e.what());                             \
-  }                                                                    \
-  catch (const std::exception &e) {                                    \
-    return make_err(JT_ERR_GENERIC, e.what());                         \
-  }                                                                    \
-  catch (...) {                                                        \
-    return make_err(JT_ERR_GENERIC, "unknown C++ exception");          \
-  }
+using jmedseg_shim::Handle;
+using jmedseg_shim::make_err;
+using jmedseg_shim::T;
 
 struct DStore {
   c10::intrusive_ptr<c10d::Store> s;
@@ -196,7 +169,7 @@ jt_error *jd_store_new(const char *host, int port, int world, int master, int64_
     *out = new DStore{s};
     return nullptr;
   }
-  DIST_CATCH
+  CATCH_RETURN(RET_ERR)
 }
 
 jt_error *jd_store_prefix(jd_store store, const char *prefix, jd_store *out) {
@@ -206,7 +179,7 @@ jt_error *jd_store_prefix(jd_store store, const char *prefix, jd_store *out) {
     *out = new DStore{p};
     return nullptr;
   }
-  DIST_CATCH
+  CATCH_RETURN(RET_ERR)
 }
 
 jt_error *jd_store_set(jd_store store, const char *key, const void *value, int64_t len) {
@@ -215,7 +188,7 @@ jt_error *jd_store_set(jd_store store, const char *key, const void *value, int64
     S(store)->s->set(std::string(key), std::vector<uint8_t>(p, p + len));
     return nullptr;
   }
-  DIST_CATCH
+  CATCH_RETURN(RET_ERR)
 }
 
 jt_error *jd_store_get(jd_store store, const char *key, void **value, int64_t *len) {
@@ -230,7 +203,7 @@ jt_error *jd_store_get(jd_store store, const char *key, void **value, int64_t *l
     *len = static_cast<int64_t>(v.size());
     return nullptr;
   }
-  DIST_CATCH
+  CATCH_RETURN(RET_ERR)
 }
 
 jt_error *jd_store_add(jd_store store, const char *key, int64_t delta, int64_t *out) {
@@ -238,7 +211,7 @@ jt_error *jd_store_add(jd_store store, const char *key, int64_t delta, int64_t *
     *out = S(store)->s->add(std::string(key), delta);
     return nullptr;
   }
-  DIST_CATCH
+  CATCH_RETURN(RET_ERR)
 }
 
 jt_error *jd_store_check(jd_store store, const char *key, int *exists) {
@@ -246,7 +219,7 @@ jt_error *jd_store_check(jd_store store, const char *key, int *exists) {
     *exists = S(store)->s->check({std::string(key)}) ? 1 : 0;
     return nullptr;
   }
-  DIST_CATCH
+  CATCH_RETURN(RET_ERR)
 }
 
 void jd_bytes_free(void *p) { std::free(p); }
@@ -296,7 +269,7 @@ jt_error *jd_group_new(jd_store store, int rank, int world, const char *backend,
     *out = new DGroup{group, rank, world, timeout};
     return nullptr;
   }
-  DIST_CATCH
+  CATCH_RETURN(RET_ERR)
 }
 
 int jd_group_rank(jd_group g) { return G(g)->rank; }
@@ -309,7 +282,7 @@ jt_error *jd_allreduce(jd_group g, jt_tensor *ts, int n, int op) {
     flat_collective(tensors_of(ts, n), [&](at::Tensor &t) { allreduce_sync(G(g), t, op); });
     return nullptr;
   }
-  DIST_CATCH
+  CATCH_RETURN(RET_ERR)
 }
 
 jt_error *jd_broadcast(jd_group g, jt_tensor *ts, int n, int root) {
@@ -326,7 +299,7 @@ jt_error *jd_broadcast(jd_group g, jt_tensor *ts, int n, int root) {
     });
     return nullptr;
   }
-  DIST_CATCH
+  CATCH_RETURN(RET_ERR)
 }
 
 jt_error *jd_barrier(jd_group g) {
@@ -336,7 +309,7 @@ jt_error *jd_barrier(jd_group g) {
     G(g)->pg->barrier(o)->wait();
     return nullptr;
   }
-  DIST_CATCH
+  CATCH_RETURN(RET_ERR)
 }
 
 void jd_group_free(jd_group g) {
@@ -372,7 +345,7 @@ jt_error *jd_reducer_new(jd_group g, jt_tensor *params, int n, int64_t bucket_by
     *out = new DReducer{std::move(r), G(g)->pg};
     return nullptr;
   }
-  DIST_CATCH
+  CATCH_RETURN(RET_ERR)
 }
 
 jt_error *jd_reducer_prepare_forward(jd_reducer r) {
@@ -384,7 +357,7 @@ jt_error *jd_reducer_prepare_forward(jd_reducer r) {
     d->r->prepare_for_forward();
     return nullptr;
   }
-  DIST_CATCH
+  CATCH_RETURN(RET_ERR)
 }
 
 jt_error *jd_reducer_prepare_backward(jd_reducer r, jt_tensor *outputs, int n) {
@@ -392,7 +365,7 @@ jt_error *jd_reducer_prepare_backward(jd_reducer r, jt_tensor *outputs, int n) {
     static_cast<DReducer *>(r)->r->prepare_for_backward(tensors_of(outputs, n));
     return nullptr;
   }
-  DIST_CATCH
+  CATCH_RETURN(RET_ERR)
 }
 
 void jd_reducer_free(jd_reducer r) {
@@ -444,7 +417,7 @@ jt_error *jd_sync_batch_norm(jd_group g, jt_tensor x, jt_tensor weight, jt_tenso
     T(out) = SyncBNFunction::apply(in, w, b, mean, invstd, count, reinterpret_cast<int64_t>(d));
     return nullptr;
   }
-  DIST_CATCH
+  CATCH_RETURN(RET_ERR)
 }
 
 int64_t jd_handle_numel(jt_tensor t) { return T(t).numel(); }

@@ -1,6 +1,7 @@
 // jmedseg.cc: the libtorch shim behind jmedseg.h. Only ATen calls that exist
 // in libtorch 1.13 and 2.x are used.
 #include "jmedseg.h"
+#include "shim_internal.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -19,10 +20,9 @@
 
 namespace {
 
-struct Handle {
-  at::Tensor t;
-  int64_t bytes;
-};
+using jmedseg_shim::Handle;
+using jmedseg_shim::make_err;
+using jmedseg_shim::T;
 
 std::atomic<int64_t> g_live{0};
 std::atomic<int64_t> g_bytes{0};
@@ -39,19 +39,9 @@ jt_tensor wrap(at::Tensor t) {
   return h;
 }
 
-inline at::Tensor &T(jt_tensor h) { return static_cast<Handle *>(h)->t; }
-
 inline c10::optional<at::Tensor> opt(jt_tensor h) {
   if (h == nullptr) return c10::nullopt;
   return T(h);
-}
-
-jt_error *make_err(int kind, const char *msg) {
-  auto *e = static_cast<jt_error *>(std::malloc(sizeof(jt_error)));
-  if (e == nullptr) return nullptr;  // nothing sensible left to do
-  e->kind = kind;
-  e->msg = strdup(msg);
-  return e;
 }
 
 inline at::IntArrayRef ints(const int64_t *p, int64_t n) { return at::IntArrayRef(p, static_cast<size_t>(n)); }
@@ -63,37 +53,6 @@ inline at::TensorOptions topts(int dtype, int dev_type, int dev_index) {
 }
 
 }  // namespace
-
-// CATCH turns every C++ exception into an error value. c10::Error carries a
-// backtrace in what(); users get the message without it.
-#define CATCH_RETURN(ret)                                                               \
-  catch (const c10::OutOfMemoryError &e) {                                              \
-    ret(make_err(JT_ERR_OOM, e.what_without_backtrace()));                              \
-  }                                                                                     \
-  catch (const c10::IndexError &e) {                                                    \
-    ret(make_err(JT_ERR_INDEX, e.what_without_backtrace()));                            \
-  }                                                                                     \
-  catch (const c10::ValueError &e) {                                                    \
-    ret(make_err(JT_ERR_VALUE, e.what_without_backtrace()));                            \
-  }                                                                                     \
-  catch (const c10::TypeError &e) {                                                     \
-    ret(make_err(JT_ERR_TYPE, e.what_without_backtrace()));                             \
-  }                                                                                     \
-  catch (const c10::Error &e) {                                                         \
-    ret(make_err(JT_ERR_GENERIC, e.what_without_backtrace()));                          \
-  }                                                                                     \
-  catch (const std::bad_alloc &e) {                                                     \
-    ret(make_err(JT_ERR_OOM, e.what()));                                                \
-  }                                                                                     \
-  catch (const std::exception &e) {                                                     \
-    ret(make_err(JT_ERR_GENERIC, e.what()));                                            \
-  }                                                                                     \
-  catch (...) {                                                                         \
-    ret(make_err(JT_ERR_GENERIC, "unknown C++ exception"));                             \
-  }
-
-#define RET_ERR(e) return (e)
-#define RET_RES(e) return jt_result{nullptr, (e)}
 
 // R wraps an expression yielding an at::Tensor into a jt_result.
 #define R(expr)                        \

@@ -6,6 +6,7 @@
 // the caller made. Only APIs
 // present in libtorch 1.13 and 2.x are used.
 #include "jmedseg_jit.h"
+#include "shim_internal.h"
 
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
@@ -30,52 +31,11 @@
 
 namespace {
 
-// The first member of jmedseg.cc's handle (torch/jit's TestHandleLayout
-// checks it): a jt_tensor points at an at::Tensor.
-struct HandleView {
-  at::Tensor t;
-};
-inline at::Tensor &T(jt_tensor h) { return static_cast<HandleView *>(h)->t; }
-
-jt_error *make_err(int kind, const char *msg) {
-  auto *e = static_cast<jt_error *>(std::malloc(sizeof(jt_error)));
-  if (e == nullptr) return nullptr;
-  e->kind = kind;
-  e->msg = strdup(msg);
-  return e;
-}
+using jmedseg_shim::Handle;
+using jmedseg_shim::make_err;
+using jmedseg_shim::T;
 
 }  // namespace
-
-// CATCH_RETURN, as in jmedseg.cc: every C++ exception becomes an error value,
-// c10::Error's without its backtrace.
-#define CATCH_RETURN(ret)                                    \
-  catch (const c10::OutOfMemoryError &e) {                   \
-    ret(make_err(JT_ERR_OOM, e.what_without_backtrace()));   \
-  }                                                          \
-  catch (const c10::IndexError &e) {                         \
-    ret(make_err(JT_ERR_INDEX, e.what_without_backtrace())); \
-  }                                                          \
-  catch (const c10::ValueError &e) {                         \
-    ret(make_err(JT_ERR_VALUE, e.what_without_backtrace())); \
-  }                                                          \
-  catch (const c10::TypeError &e) {                          \
-    ret(make_err(JT_ERR_TYPE, e.what_without_backtrace()));  \
-  }                                                          \
-  catch (const c10::Error &e) {                              \
-    ret(make_err(JT_ERR_GENERIC, e.what_without_backtrace())); \
-  }                                                          \
-  catch (const std::bad_alloc &e) {                          \
-    ret(make_err(JT_ERR_OOM, e.what()));                     \
-  }                                                          \
-  catch (const std::exception &e) {                          \
-    ret(make_err(JT_ERR_GENERIC, e.what()));                 \
-  }                                                          \
-  catch (...) {                                              \
-    ret(make_err(JT_ERR_GENERIC, "unknown C++ exception"));  \
-  }
-
-#define RET_ERR(e) return (e)
 
 #define E(stmts)    \
   try {             \

@@ -12,6 +12,7 @@
 // with JMEDSEG_CUDA (the Makefile defines it when LIBTORCH has
 // libtorch_cuda), since at::cuda::CUDAGraph exists only in CUDA builds.
 #include "perf.h"
+#include "shim_internal.h"
 
 #include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
@@ -43,25 +44,13 @@
 
 namespace {
 
-// jmedseg.cc's handle layout: the tensor first (TestHandleLayout in
-// torch/dist checks the same assumption).
-struct HandleView {
-  at::Tensor t;
-  int64_t bytes;
-};
-inline at::Tensor &T(jt_tensor h) { return static_cast<HandleView *>(h)->t; }
-
-jt_error *make_err(int kind, const char *msg) {
-  auto *e = static_cast<jt_error *>(std::malloc(sizeof(jt_error)));
-  if (e == nullptr) return nullptr;
-  e->kind = kind;
-  e->msg = strdup(msg);
-  return e;
-}
+using jmedseg_shim::Handle;
+using jmedseg_shim::make_err;
+using jmedseg_shim::T;
 
 // wrap makes a counted handle of t through jmedseg.cc's jt_shallow.
 jt_tensor wrap(at::Tensor t) {
-  HandleView v{std::move(t), 0};
+  Handle v{std::move(t), 0};
   jt_result r = jt_shallow(&v);
   if (r.err != nullptr) {
     jt_error_free(r.err);
@@ -97,31 +86,12 @@ at::MemoryFormat format(int f) {
 
 }  // namespace
 
-#define PERF_CATCH(ret)                                          \
-  catch (const c10::OutOfMemoryError &e) {                       \
-    ret(make_err(JT_ERR_OOM, e.what_without_backtrace()));       \
-  }                                                              \
-  catch (const c10::Error &e) {                                  \
-    ret(make_err(JT_ERR_GENERIC, e.what_without_backtrace()));   \
-  }                                                              \
-  catch (const std::bad_alloc &e) {                              \
-    ret(make_err(JT_ERR_OOM, e.what()));                         \
-  }                                                              \
-  catch (const std::exception &e) {                              \
-    ret(make_err(JT_ERR_GENERIC, e.what()));                     \
-  }                                                              \
-  catch (...) {                                                  \
-    ret(make_err(JT_ERR_GENERIC, "unknown C++ exception"));      \
-  }
-
-#define PERF_RET_ERR(e) return (e)
-#define PERF_RET_RES(e) return jt_result{nullptr, (e)}
 #define PE(stmts)   \
   try {             \
     stmts;          \
     return nullptr; \
   }                 \
-  PERF_CATCH(PERF_RET_ERR)
+  CATCH_RETURN(RET_ERR)
 
 extern "C" {
 
@@ -131,7 +101,7 @@ jt_result jp_contiguous_as(jt_tensor t, int f) {
   try {
     return jt_result{wrap(T(t).contiguous(format(f))), nullptr};
   }
-  PERF_CATCH(PERF_RET_RES)
+  CATCH_RETURN(RET_RES)
 }
 
 int jp_is_contiguous_as(jt_tensor t, int f) { return T(t).is_contiguous(format(f)) ? 1 : 0; }

@@ -350,3 +350,24 @@ func openReference(dir string, files []string) (*Dataset, error) {
 	}
 	return d, nil
 }
+
+// ImageSize is the data set's image size, {height, width}: dataset.json's,
+// or the first training image's.
+func (d *Dataset) ImageSize() ([2]int, error) {
+	if m := d.Manifest; m != nil && m.Width > 0 && m.Height > 0 {
+		return [2]int{m.Height, m.Width}, nil
+	}
+	s, err := d.Split("train")
+	if err != nil {
+		return [2]int{}, err
+	}
+	if len(s) == 0 {
+		return [2]int{}, errors.New("the train split is empty")
+	}
+	img, err := ReadImage(s[0].Image)
+	if err != nil {
+		return [2]int{}, err
+	}
+	b := img.Bounds()
+	return [2]int{b.Dy(), b.Dx()}, nil
+}

@@ -2,11 +2,8 @@ package infer
 
 import (
 	"bytes"
-	"compress/gzip"
-	"encoding/binary"
 	"fmt"
 	"image"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,7 +12,6 @@ import (
 	"github.com/jmedseg/jmedseg/data"
 	"github.com/jmedseg/jmedseg/data/nifti"
 	"github.com/jmedseg/jmedseg/data/npy"
-	"github.com/jmedseg/jmedseg/internal/atomicfile"
 )
 
 // CheckProbabilities reports whether FileWith can write the probabilities
@@ -199,16 +195,9 @@ func writeNPY(path string, vals []float32, shape []int) error {
 // stored grid) as one 4-D float32 NIfTI with the input's header: same
 // grid and affine, a fourth dimension of k, atomically.
 func writeProbVolume(in, out string, vals []float32, k int) error {
-	raw, err := readHeader(in)
+	raw, bo, err := inputHeader(in)
 	if err != nil {
 		return err
-	}
-	var bo binary.ByteOrder = binary.LittleEndian
-	if binary.LittleEndian.Uint32(raw[0:4]) != 348 {
-		if binary.BigEndian.Uint32(raw[0:4]) != 348 {
-			return fmt.Errorf("%s: not a NIfTI-1 file (sizeof_hdr is not 348)", in)
-		}
-		bo = binary.BigEndian
 	}
 	hdr := raw
 	bo.PutUint16(hdr[40:42], 4)         // dim[0]
@@ -233,20 +222,5 @@ func writeProbVolume(in, out string, vals []float32, k int) error {
 		bo.PutUint32(buf, math.Float32bits(v))
 		body.Write(buf)
 	}
-	payload := body.Bytes()
-	if nifti.IsGzipName(out) {
-		var z bytes.Buffer
-		zw := gzip.NewWriter(&z)
-		if _, err := zw.Write(payload); err != nil {
-			return err
-		}
-		if err := zw.Close(); err != nil {
-			return err
-		}
-		payload = z.Bytes()
-	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return err
-	}
-	return atomicfile.Write(out, func(w io.Writer) error { _, err := w.Write(payload); return err })
+	return writeVolumeFile(out, body.Bytes())
 }

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"github.com/jmedseg/jmedseg/data"
 	"github.com/jmedseg/jmedseg/data/nifti"
@@ -152,16 +151,9 @@ func percentiles(xs []float64, lo, hi float64) (float64, float64) {
 // writeLabelVolume writes labels with the input file's NIfTI-1 header,
 // changing only the datatype, scaling and data offset. Written atomically.
 func writeLabelVolume(in, out string, labels []int64) error {
-	raw, err := readHeader(in)
+	raw, bo, err := inputHeader(in)
 	if err != nil {
 		return err
-	}
-	var bo binary.ByteOrder = binary.LittleEndian
-	if binary.LittleEndian.Uint32(raw[0:4]) != 348 {
-		if binary.BigEndian.Uint32(raw[0:4]) != 348 {
-			return fmt.Errorf("%s: not a NIfTI-1 file (sizeof_hdr is not 348)", in)
-		}
-		bo = binary.BigEndian
 	}
 	hdr := raw // ours to patch
 	maxL := int64(0)
@@ -192,8 +184,29 @@ func writeLabelVolume(in, out string, labels []int64) error {
 		}
 		body.Write(buf)
 	}
-	payload := body.Bytes()
-	if strings.HasSuffix(strings.ToLower(out), ".gz") {
+	return writeVolumeFile(out, body.Bytes())
+}
+
+// inputHeader is the input's NIfTI-1 header (ours to patch) and its byte
+// order.
+func inputHeader(in string) ([]byte, binary.ByteOrder, error) {
+	raw, err := readHeader(in)
+	if err != nil {
+		return nil, nil, err
+	}
+	if binary.LittleEndian.Uint32(raw[0:4]) == 348 {
+		return raw, binary.LittleEndian, nil
+	}
+	if binary.BigEndian.Uint32(raw[0:4]) == 348 {
+		return raw, binary.BigEndian, nil
+	}
+	return nil, nil, fmt.Errorf("%s: not a NIfTI-1 file (sizeof_hdr is not 348)", in)
+}
+
+// writeVolumeFile writes a whole NIfTI-1 file (header, extension bytes,
+// voxels), gzipped when out ends in .gz, atomically.
+func writeVolumeFile(out string, payload []byte) error {
+	if nifti.IsGzipName(out) {
 		var z bytes.Buffer
 		zw := gzip.NewWriter(&z)
 		if _, err := zw.Write(payload); err != nil {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/jmedseg/jmedseg/augment"
 	"github.com/jmedseg/jmedseg/data"
-	"github.com/jmedseg/jmedseg/metric"
 	"github.com/jmedseg/jmedseg/models"
 	"github.com/jmedseg/jmedseg/report"
 	"github.com/jmedseg/jmedseg/torch"
@@ -332,17 +331,8 @@ type Row struct {
 	Finished    time.Time `json:"finished"`
 }
 
-// Scores are a run's headline scores on one test split: the pooled
-// foreground Dice and IoU, and HD95 and ASSD in mm averaged over the
-// foreground classes.
-type Scores struct {
-	Split  string       `json:"split"`
-	Dice   metric.Score `json:"dice"`
-	IoU    metric.Score `json:"iou"`
-	HD95   metric.Score `json:"hd95_mm"`
-	ASSD   metric.Score `json:"assd_mm"`
-	Images int          `json:"images"`
-}
+// Scores are a run's headline scores on one test split (report.SplitScores).
+type Scores = report.SplitScores
 
 // scores returns the row's scores on split.
 func (r Row) scores(split string) (Scores, bool) {
@@ -352,35 +342,6 @@ func (r Row) scores(split string) (Scores, bool) {
 		}
 	}
 	return Scores{}, false
-}
-
-func scoresOf(t report.Test) Scores {
-	m := t.Metrics
-	s := Scores{Split: t.Split, Dice: m.Split.Foreground.Dice, IoU: m.Split.Foreground.IoU, Images: len(m.PerImage)}
-	var hd, as []float64
-	for _, sm := range m.Surface {
-		if sm.Class > 0 {
-			hd = append(hd, float64(sm.HD95))
-			as = append(as, float64(sm.ASSD))
-		}
-	}
-	s.HD95, s.ASSD = metric.Score(finiteMean(hd)), metric.Score(finiteMean(as))
-	return s
-}
-
-// finiteMean is the mean of v's finite values, NaN without any.
-func finiteMean(v []float64) float64 {
-	s, n := 0.0, 0
-	for _, x := range v {
-		if !math.IsNaN(x) && !math.IsInf(x, 0) {
-			s += x
-			n++
-		}
-	}
-	if n == 0 {
-		return math.NaN()
-	}
-	return s / float64(n)
 }
 
 type experiment struct {
@@ -479,7 +440,7 @@ func newExperiment(ctx context.Context, opt Options) (*experiment, error) {
 		e.channels = m.Channels
 	}
 	if p.Size == [2]int{} {
-		if p.Size, err = dataSize(e.ds); err != nil {
+		if p.Size, err = e.ds.ImageSize(); err != nil {
 			return nil, fmt.Errorf("experiment sas: --data %s: %w (choose --size)", opt.Data, err)
 		}
 	}
@@ -517,27 +478,6 @@ func newExperiment(ctx context.Context, opt Options) (*experiment, error) {
 		return nil, err
 	}
 	return e, nil
-}
-
-// dataSize is the data's image size, {height, width}: dataset.json's, or
-// the first training image's.
-func dataSize(ds *data.Dataset) ([2]int, error) {
-	if m := ds.Manifest; m != nil && m.Width > 0 && m.Height > 0 {
-		return [2]int{m.Height, m.Width}, nil
-	}
-	s, err := ds.Split("train")
-	if err != nil {
-		return [2]int{}, err
-	}
-	if len(s) == 0 {
-		return [2]int{}, errors.New("the train split is empty")
-	}
-	img, err := data.ReadImage(s[0].Image)
-	if err != nil {
-		return [2]int{}, err
-	}
-	b := img.Bounds()
-	return [2]int{b.Dy(), b.Dx()}, nil
 }
 
 // checkProtocol refuses an output directory of another protocol, and
@@ -872,7 +812,7 @@ func (e *experiment) runOne(ctx context.Context, k, n int, v Variant, seed uint6
 	}
 	r.Epochs, r.BestEpoch = len(run.History), run.BestEpoch
 	for _, tt := range run.Tests {
-		r.Tests = append(r.Tests, scoresOf(tt))
+		r.Tests = append(r.Tests, tt.Scores())
 	}
 	for _, note := range run.Notes {
 		if !strings.HasPrefix(note, "Training stopped early: ") {

@@ -79,17 +79,9 @@ type Row struct {
 	Finished time.Time `json:"finished"`
 }
 
-// SplitScores are a model's headline scores on one test split: the
-// foreground means of Dice and IoU, and the surface distances in mm
-// averaged over the foreground classes.
-type SplitScores struct {
-	Split  string       `json:"split"`
-	Dice   metric.Score `json:"dice"`
-	IoU    metric.Score `json:"iou"`
-	HD95   metric.Score `json:"hd95_mm"`
-	ASSD   metric.Score `json:"assd_mm"`
-	Images int          `json:"images"`
-}
+// SplitScores are a model's headline scores on one test split
+// (report.SplitScores).
+type SplitScores = report.SplitScores
 
 // Scores returns the row's scores on split, and whether it has them.
 func (r Row) Scores(split string) (SplitScores, bool) {
@@ -115,28 +107,13 @@ func (r *Row) fromReport(run *report.Run) {
 	r.SecondsPerEpoch, r.ImagesPerSecond = metricMean(secs), metricMean(ips)
 	r.Tests = nil
 	for _, t := range run.Tests {
-		r.Tests = append(r.Tests, scoresOf(t))
+		r.Tests = append(r.Tests, t.Scores())
 	}
 	for _, n := range run.Notes {
 		if !strings.HasPrefix(n, "Training stopped early: ") { // Error says why
 			r.Notes = append(r.Notes, n)
 		}
 	}
-}
-
-// scoresOf summarises one tested split.
-func scoresOf(t report.Test) SplitScores {
-	m := t.Metrics
-	s := SplitScores{Split: t.Split, Dice: m.Split.Foreground.Dice, IoU: m.Split.Foreground.IoU, Images: len(m.PerImage)}
-	var hd, as []float64
-	for _, sm := range m.Surface {
-		if sm.Class > 0 {
-			hd = append(hd, float64(sm.HD95))
-			as = append(as, float64(sm.ASSD))
-		}
-	}
-	s.HD95, s.ASSD = metricMean(hd), metricMean(as)
-	return s
 }
 
 // collapsed reports whether a score is that of a model predicting

@@ -258,7 +258,7 @@ func newRun(opt Options) (*zooRun, error) {
 		z.cfg.InChannels = int64(m.Channels)
 	}
 	if p.Size == [2]int{} {
-		if p.Size, err = dataSize(z.ds); err != nil {
+		if p.Size, err = z.ds.ImageSize(); err != nil {
 			return nil, fmt.Errorf("zoo: --data %s: %w (choose --size)", opt.Data, err)
 		}
 	}
@@ -330,27 +330,6 @@ func Select(names []string) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-// dataSize is the data's image size, {height, width}: dataset.json's, or
-// the first training image's.
-func dataSize(ds *data.Dataset) ([2]int, error) {
-	if m := ds.Manifest; m != nil && m.Width > 0 && m.Height > 0 {
-		return [2]int{m.Height, m.Width}, nil
-	}
-	s, err := ds.Split("train")
-	if err != nil {
-		return [2]int{}, err
-	}
-	if len(s) == 0 {
-		return [2]int{}, errors.New("the train split is empty")
-	}
-	img, err := data.ReadImage(s[0].Image)
-	if err != nil {
-		return [2]int{}, err
-	}
-	b := img.Bounds()
-	return [2]int{b.Dy(), b.Dx()}, nil
 }
 
 // loadRows reads the finished rows in the output directory: every
