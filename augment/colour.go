@@ -6,6 +6,7 @@ import (
 	"image/draw"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/disintegration/gift"
 	"github.com/jmedseg/jmedseg/data"
@@ -77,11 +78,24 @@ func (c ColorJitter) Apply(r *rand.Rand, ex *data.Example) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	if g, ok := ex.Image.(*image.Gray); ok {
-		ex.Image = jitterGrey(g, ops)
+	if p, ok := ex.Image.(*data.Planes); ok {
+		// Each channel as a grey image of its own, with the same factors:
+		// brightness and contrast (against that channel's mean) change it,
+		// saturation and hue leave grey alone.
+		ex.Image = mapPlanes(p, func(g image.Image) image.Image { return jitter(g, slices.Clone(ops)) })
 		return nil
 	}
-	src := ex.Image
+	ex.Image = jitter(ex.Image, ops)
+	return nil
+}
+
+// jitter applies the sampled steps ops to img (it sets the contrast
+// steps' means).
+func jitter(img image.Image, ops []jitterOp) image.Image {
+	if g, ok := img.(*image.Gray); ok {
+		return jitterGrey(g, ops)
+	}
+	src := img
 	if !is16(src) {
 		src = toNRGBA(src)
 	}
@@ -98,14 +112,12 @@ func (c ColorJitter) Apply(r *rand.Rand, ex *data.Example) error {
 			q := out.Pix[i : i+4 : i+4]
 			q[0], q[1], q[2], q[3] = uint8(rr*255+0.5), uint8(gg*255+0.5), uint8(bb*255+0.5), p[3]
 		}
-		ex.Image = out
-		return nil
+		return out
 	}
-	ex.Image = apply(src, gift.ColorFunc(func(r0, g0, b0, a0 float32) (float32, float32, float32, float32) {
+	return apply(src, gift.ColorFunc(func(r0, g0, b0, a0 float32) (float32, float32, float32, float32) {
 		r1, g1, b1 := runOps(ops, r0, g0, b0)
 		return r1, g1, b1, a0
 	}))
-	return nil
 }
 
 // jitterGrey applies ops to a grey image through a lookup table: grey
@@ -275,10 +287,26 @@ func newLike(src image.Image, r image.Rectangle) draw.Image {
 	return image.NewNRGBA(r)
 }
 
-// apply runs gift filters on img into a new image of the filters' size.
+// apply runs gift filters on img into a new image of the filters' size;
+// on a *data.Planes, on every plane alike.
 func apply(img image.Image, filters ...gift.Filter) image.Image {
+	if p, ok := img.(*data.Planes); ok {
+		return mapPlanes(p, func(g image.Image) image.Image { return apply(g, filters...) })
+	}
 	g := gift.New(filters...)
 	dst := newLike(img, g.Bounds(img.Bounds()))
 	g.Draw(dst, img)
 	return dst
+}
+
+// mapPlanes runs f on every plane of p, as on a grey image of its own, and
+// gathers the results (16-bit grey: the red channel f's output has).
+// Transforms call f with the same random parameters for every plane, so a
+// geometric transform moves every channel alike.
+func mapPlanes(p *data.Planes, f func(image.Image) image.Image) *data.Planes {
+	out := &data.Planes{Chans: make([]*image.Gray16, len(p.Chans))}
+	for i, g := range p.Chans {
+		out.Chans[i] = data.Gray16Of(f(g))
+	}
+	return out
 }

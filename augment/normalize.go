@@ -15,8 +15,9 @@ var (
 )
 
 // Normalize converts the image to float32 C×H×W in [0,1] and then maps each
-// channel c to (x - Mean[c]) / Std[c]. The channel count is len(Mean) (1 or
-// 3); grey images are replicated to 3 channels. It sets ex.Float, so it must
+// channel c to (x - Mean[c]) / Std[c]. The channel count is len(Mean): 1 or
+// 3 for a single image (grey images are replicated to 3 channels), or a
+// multi-channel image's (*data.Planes) count. It sets ex.Float, so it must
 // be the last transform of a pipeline.
 type Normalize struct {
 	Mean, Std []float32
@@ -30,8 +31,8 @@ func (n Normalize) Apply(_ *rand.Rand, ex *data.Example) error {
 	if err := checkExample(ex); err != nil {
 		return err
 	}
-	if len(n.Mean) != len(n.Std) || (len(n.Mean) != 1 && len(n.Mean) != 3) {
-		return fmt.Errorf("augment: Normalize needs 1 or 3 means and as many stds, have %d and %d", len(n.Mean), len(n.Std))
+	if len(n.Mean) != len(n.Std) || len(n.Mean) < 1 || len(n.Mean) > data.MaxChannels {
+		return fmt.Errorf("augment: Normalize needs one mean per channel (1 to %d) and as many stds, have %d and %d", data.MaxChannels, len(n.Mean), len(n.Std))
 	}
 	t, err := data.ToCHW(ex.Image, len(n.Mean))
 	if err != nil {

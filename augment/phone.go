@@ -47,6 +47,9 @@ func (p PhoneScreen) Apply(r *rand.Rand, ex *data.Example) error {
 	if err := checkExample(ex); err != nil {
 		return err
 	}
+	if pl, ok := ex.Image.(*data.Planes); ok { // a photo of a screen has colour, not C planes
+		return fmt.Errorf("%s: PhoneScreen simulates a photo of a screen and takes grey or RGB images, not %d channels", ex.Name, pl.Channels())
+	}
 	if p.JPEGMax > 100 || p.JPEGMin > p.JPEGMax || (p.JPEGMax > 0 && p.JPEGMin < 1) {
 		return fmt.Errorf("augment: bad PhoneScreen JPEG quality [%d, %d]", p.JPEGMin, p.JPEGMax)
 	}

@@ -167,6 +167,23 @@ func (a affine2) inverse() (affine2, bool) {
 
 // warpExample applies the mapping to the example's image and mask.
 func warpExample(ex *data.Example, w, h int, m mapping) {
+	if p, ok := ex.Image.(*data.Planes); ok {
+		// Every plane through the same mapping; the mask once, with plane 0.
+		out := &data.Planes{Chans: make([]*image.Gray16, len(p.Chans))}
+		for i, g := range p.Chans {
+			var mask *data.Mask
+			if i == 0 {
+				mask = ex.Mask
+			}
+			o, om := warp(toF(g), mask, w, h, m)
+			out.Chans[i] = data.Gray16Of(o.image())
+			if i == 0 && ex.Mask != nil {
+				ex.Mask = om
+			}
+		}
+		ex.Image = out
+		return
+	}
 	out, om := warp(toF(ex.Image), ex.Mask, w, h, m)
 	ex.Image = out.image()
 	if ex.Mask != nil {

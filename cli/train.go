@@ -3,14 +3,14 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/jmedseg/jmedseg/data"
+	progressbar "github.com/jmedseg/jmedseg/internal/progress"
 	"github.com/jmedseg/jmedseg/loss"
 	"github.com/jmedseg/jmedseg/models"
 	"github.com/jmedseg/jmedseg/report"
@@ -36,7 +36,7 @@ func trainFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "stn", Usage: "a spatial transformer in front of the model (SAS); logits are warped back"},
 		&cli.StringFlag{Name: "size", Usage: "train at HxW (default: the data's size)"},
 		&cli.Int64Flag{Name: "width", Usage: "model base width (default: the reference's)"},
-		&cli.Int64Flag{Name: "in-channels", Usage: "input channels, 1 or 3 (default: from dataset.json)"},
+		&cli.Int64Flag{Name: "in-channels", Usage: "input channels: 1, 3, or a multi-channel data set's count (default: from dataset.json)"},
 		&cli.Int64Flag{Name: "classes", Usage: "number of classes, background included, for a data set without dataset.json (the reference layout)"},
 		&cli.StringFlag{Name: "pretrained", Usage: "initialise from a checkpoint of the same layout"},
 		&cli.BoolFlag{Name: "resume", Usage: "continue exactly from OUT/last.safetensors"},
@@ -57,8 +57,8 @@ func trainOptions(c *cli.Context) (train.Options, error) {
 		intFlag(c, "workers", 0, train.MaxWorkers()), intFlag(c, "limit-batches", 0, math.MaxInt)); err != nil {
 		return train.Options{}, fmt.Errorf("train: %w", err)
 	}
-	if ch := c.Int64("in-channels"); ch != 0 && ch != 1 && ch != 3 {
-		return train.Options{}, fmt.Errorf("train: --in-channels %d: want 1 or 3 (0: from dataset.json)", ch)
+	if ch := c.Int64("in-channels"); ch < 0 || ch > data.MaxChannels {
+		return train.Options{}, fmt.Errorf("train: --in-channels %d: want 1 to %d (0: from dataset.json)", ch, data.MaxChannels)
 	}
 	if c.Bool("resume") && c.Bool("force") {
 		return train.Options{}, fmt.Errorf("train: --resume continues the run in --out, --force replaces it: give one")
@@ -121,11 +121,14 @@ func trainCommand() *cli.Command {
 				return rankErr(rank, worker, err)
 			}
 			defer t.Close()
+			endBars := func() {}
 			if rank == 0 { // the other ranks train silently
-				t.OnEvent = progress(c)
+				t.OnEvent, endBars = progress(c)
 			}
+			defer endBars()
 			start := time.Now()
 			run, err := t.Run(c.Context)
+			endBars() // the result on a clean line
 			if run == nil || rank != 0 {
 				return rankErr(rank, worker, err)
 			}
@@ -154,55 +157,65 @@ func summaries(run *report.Run) []map[string]any {
 	return out
 }
 
-// progress renders training events: a bar on a terminal, plain lines
-// otherwise, JSON lines with --json.
-func progress(c *cli.Context) func(train.Event) {
+// progress renders training events: JSON lines on stdout with --json;
+// else lines on stderr and, on a terminal, an epoch bar (ETA of the run)
+// over a step bar (loss, images per second) and a bar per test split.
+// The second result ends the bars: call it before printing the result.
+func progress(c *cli.Context) (func(train.Event), func()) {
 	if c.Bool("json") {
 		enc := json.NewEncoder(c.App.Writer)
 		return func(e train.Event) {
-			if e.Kind != "step" || e.Step == e.Steps {
+			// test_images events are for bars only: the stream keeps its shape.
+			if e.Kind != "test_images" && (e.Kind != "step" || e.Step == e.Steps) {
 				_ = enc.Encode(e)
 			}
-		}
+		}, func() {}
 	}
-	w := io.Writer(os.Stderr)
-	tty := isTerminal(os.Stderr)
+	bars := progressbar.Stderr()
+	var epochs, steps, test *progressbar.Bar
+	best := ""
 	return func(e train.Event) {
 		switch e.Kind {
 		case "step":
-			if tty {
-				fmt.Fprintf(w, "\repoch %d/%d %s %d/%d  loss %.4f  %.1f img/s  ETA %s   ", e.Epoch, e.Epochs, bar(e.Step, e.Steps, 24), e.Step, e.Steps, e.Loss, e.ImagesPerSec, e.ETA.Round(time.Second))
+			if epochs == nil {
+				epochs, steps = bars.AddBar("epochs"), bars.AddBar("")
 			}
+			epochs.Set(e.Epoch-1, e.Epochs)
+			epochs.SetStatus(best + eta("  ETA %s", e.ETA))
+			steps.SetName(fmt.Sprintf("epoch %d/%d", e.Epoch, e.Epochs))
+			steps.Set(e.Step, e.Steps)
+			steps.SetStatus(fmt.Sprintf("loss %.4f  %.1f img/s", e.Loss, e.ImagesPerSec))
 		case "epoch":
 			r := e.Record
-			if tty {
-				fmt.Fprint(w, "\r\033[K")
-			}
 			mark := ""
 			if e.Best {
 				mark = "  *best"
+				best = fmt.Sprintf("best val Dice %.4f (epoch %d)", r.ValDice, r.Epoch)
 			}
-			fmt.Fprintf(w, "epoch %d/%d  train loss %.4f  val loss %.4f  val Dice %.4f  IoU %.4f  %.1f img/s  %.1fs%s\n",
+			epochs.Set(e.Epoch, e.Epochs)
+			epochs.SetStatus(best)
+			bars.Printf("epoch %d/%d  train loss %.4f  val loss %.4f  val Dice %.4f  IoU %.4f  %.1f img/s  %.1fs%s",
 				r.Epoch, e.Epochs, r.TrainLoss, r.ValLoss, r.ValDice, r.ValIoU, r.ImagesPerSecond, r.Seconds, mark)
+		case "test_images":
+			test = testBar(bars, test, e)
 		case "test":
 			if e.ForegroundDSC != nil {
-				fmt.Fprintf(w, "test %s: foreground Dice %.4f\n", e.Split, *e.ForegroundDSC)
+				bars.Printf("test %s: foreground Dice %.4f", e.Split, *e.ForegroundDSC)
 			}
 		case "info":
-			fmt.Fprintln(w, e.Message)
+			bars.Printf("%s", e.Message)
 		}
-	}
+	}, bars.Close
 }
 
-func bar(done, total, width int) string {
-	if total <= 0 {
-		total = 1
+// testBar moves the bar of a test split's images, adding one for each new
+// split; it returns the split's bar.
+func testBar(bars *progressbar.Bars, bar *progressbar.Bar, e train.Event) *progressbar.Bar {
+	name := "test " + e.Split
+	if bar == nil || bar.Name() != name {
+		bar = bars.AddBar(name, progressbar.AverageETA())
 	}
-	n := done * width / total
-	return "[" + strings.Repeat("=", n) + strings.Repeat(" ", width-n) + "]"
-}
-
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	bar.Set(e.Step, e.Steps)
+	bar.SetStatus("images")
+	return bar
 }

@@ -188,6 +188,8 @@ func channels(img image.Image) int {
 	switch img.(type) {
 	case *image.Gray, *image.Gray16:
 		return 1
+	case *Planes:
+		return img.(*Planes).Channels()
 	case *image.Paletted:
 		p := img.(*image.Paletted)
 		for _, c := range p.Palette {

@@ -29,9 +29,11 @@ type LoaderOptions struct {
 	Seed uint64
 	// Transform is applied to every example (nil: none).
 	Transform Transform
-	// Channels is the image channel count after collation, 1 or 3
-	// (default 3; grey images are replicated). It does not apply to
-	// examples a transform already converted to float (augment.Normalize).
+	// Channels is the image channel count after collation (default 3):
+	// 1 or 3 for single images (grey images are replicated to 3), or the
+	// count of a multi-channel sample's channel files (a *Planes), up to
+	// MaxChannels. It does not apply to examples a transform already
+	// converted to float (augment.Normalize).
 	Channels int
 	// Views is the number of independently transformed views per sample
 	// (default 1; 2 for contrastive pretraining).
@@ -105,8 +107,8 @@ func NewLoader(samples []Sample, opts LoaderOptions) (*Loader, error) {
 	switch {
 	case opts.BatchSize < 0, opts.Workers < 0, opts.Prefetch < 0, opts.Views < 0:
 		return nil, fmt.Errorf("loader: negative option in %+v", opts)
-	case opts.Channels != 1 && opts.Channels != 3:
-		return nil, fmt.Errorf("loader: wrong channel count %d (want 1 or 3)", opts.Channels)
+	case opts.Channels < 1 || opts.Channels > MaxChannels:
+		return nil, fmt.Errorf("loader: wrong channel count %d (want 1 to %d)", opts.Channels, MaxChannels)
 	case opts.DropLast && len(samples) < opts.BatchSize:
 		return nil, fmt.Errorf("loader: %d samples make no full batch of %d", len(samples), opts.BatchSize)
 	}

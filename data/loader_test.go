@@ -98,7 +98,7 @@ func TestLoaderOptions(t *testing.T) {
 	assert.Nil(t, bs[0].Mask)
 	assert.NotEqual(t, bs[0].Image.Data, bs[0].Views[0].Data, "views are transformed independently")
 
-	for _, o := range []LoaderOptions{{Channels: 2}, {BatchSize: -1}, {BatchSize: 10, DropLast: true}} {
+	for _, o := range []LoaderOptions{{Channels: -1}, {Channels: MaxChannels + 1}, {BatchSize: -1}, {BatchSize: 10, DropLast: true}} {
 		_, err := NewLoader(samples, o)
 		assert.Error(t, err)
 	}

@@ -96,14 +96,9 @@ func openNNUNet(dir string, opts OpenOptions) (*Dataset, error) {
 	}
 	m := &Manifest{Name: j.Name, Description: j.Description, Task: "nnunet", Classes: classes, Channels: len(chans)}
 	d := &Dataset{Dir: dir, Layout: LayoutNNUNet, Manifest: m, splits: map[string][]Sample{}}
-	if len(chans) != 1 && len(chans) != 3 {
-		names := make([]string, len(chans))
-		for k, v := range chans {
-			n, _ := strconv.Atoi(k)
-			names[n] = v
-		}
+	if len(chans) > MaxChannels { // any other count trains: 3 files as RGB, others as Planes
 		d.problems = append(d.problems, Issue{Split: "train", File: mf, Kind: IssueChannels,
-			Message: fmt.Sprintf("%d input channels (%s): jmedseg's models take 1 or 3", len(chans), strings.Join(names, ", "))})
+			Message: fmt.Sprintf("%d input channels: jmedseg takes at most %d", len(chans), MaxChannels)})
 	}
 	cases, problems, err := nnunetCases(dir, "imagesTr", "labelsTr", j.FileEnding, len(chans))
 	if err != nil {

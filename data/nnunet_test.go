@@ -364,8 +364,12 @@ func TestOpenNNUNetProblems(t *testing.T) {
 	}
 	d2, err := OpenWith(two, OpenOptions{Folds: 3})
 	require.NoError(t, err)
-	_, err = d2.Split("train")
-	assert.ErrorContains(t, err, "2 input channels (T2, ADC): jmedseg's models take 1 or 3")
+	tr2, err := d2.Split("train")
+	require.NoError(t, err, "two channel files per case train (as Planes)")
+	img2, err := ReadSampleImage(tr2[0])
+	require.NoError(t, err)
+	require.IsType(t, &Planes{}, img2)
+	assert.Equal(t, 2, img2.(*Planes).Channels())
 
 	_, err = OpenWith(dir, OpenOptions{Folds: 7})
 	assert.ErrorContains(t, err, "7 folds of 5 training cases")

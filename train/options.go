@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/jmedseg/jmedseg/data"
 	"github.com/jmedseg/jmedseg/models"
 	"github.com/jmedseg/jmedseg/torch/dist"
 )
@@ -187,8 +188,8 @@ func (o *Options) validate() error {
 		return fmt.Errorf("train: --size %dx%d: want sides from 1 to %d", o.Size[0], o.Size[1], MaxSize)
 	case o.Net.Width < 0:
 		return fmt.Errorf("train: --width %d: want a positive width (0: the reference's)", o.Net.Width)
-	case o.Net.InChannels != 0 && o.Net.InChannels != 1 && o.Net.InChannels != 3:
-		return fmt.Errorf("train: --in-channels %d: want 1 or 3 (0: from dataset.json)", o.Net.InChannels)
+	case o.Net.InChannels < 0 || o.Net.InChannels > data.MaxChannels:
+		return fmt.Errorf("train: --in-channels %d: want 1 to %d (0: from dataset.json)", o.Net.InChannels, data.MaxChannels)
 	case o.Workers < 0 || o.Workers > MaxWorkers():
 		return fmt.Errorf("train: --workers %d: want 0 (one per CPU) up to %d (%d per CPU)", o.Workers, MaxWorkers(), WorkersPerCPU)
 	case o.Net.Classes < 0 || o.Net.Classes == 1 || o.Net.Classes > 65535:

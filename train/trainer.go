@@ -191,7 +191,7 @@ func New(opt Options) (*Trainer, error) {
 	var spacing []float64
 	if m := t.ds.Manifest; m != nil {
 		copy(t.classes, m.Classes)
-		if m.Channels == 1 || m.Channels == 3 {
+		if m.Channels > 0 { // nnU-Net's channel_names: 2 or 4 files make Planes
 			channels = m.Channels
 		}
 		spacing = m.PixelSpacing
