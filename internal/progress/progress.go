@@ -220,6 +220,14 @@ func (b *Bar) Set(done, total int) {
 	b.b.SetCurrent(int64(max(done, 0)))
 }
 
+// Name is the text before the bar ("" for a nil bar).
+func (b *Bar) Name() string {
+	if b == nil {
+		return ""
+	}
+	return b.text(&b.name)
+}
+
 // SetName replaces the text before the bar.
 func (b *Bar) SetName(name string) {
 	if b == nil {
