@@ -40,7 +40,7 @@ func predictCommand() *cli.Command {
 		Usage: "write predicted masks for an image, a volume or a directory of them",
 		Flags: withCommon(
 			&cli.StringFlag{Name: "checkpoint", Required: true, Usage: "model checkpoint"},
-			&cli.StringFlag{Name: "input", Required: true, Usage: "PNG, JPEG, NPY, NIfTI or DICOM file, or a directory"},
+			&cli.StringFlag{Name: "input", Required: true, Usage: "PNG, JPEG, NPY, NIfTI or DICOM file, or a directory (multi-channel models: nnU-Net cases, ID_0000.png, ID_0001.png, ...)"},
 			&cli.StringFlag{Name: "output", Required: true, Usage: "output file (.png, .npy; .nii/.nii.gz for NIfTI inputs), or a directory"},
 			&cli.StringFlag{Name: "format", Value: "png", Usage: "mask format for 2D inputs: png or npy (a file --output's extension must agree)"},
 			&cli.BoolFlag{Name: "sliding-window", Usage: "predict at the image's own resolution with Gaussian-weighted windows of the model's input size (volumes: on their native axial slices)"},
@@ -104,14 +104,25 @@ func predictCommand() *cli.Command {
 			}
 			var written []string
 			if !st.IsDir() {
-				if err := file(in, out); err != nil {
+				if done, err := predictCaseFile(p, in, out, opts, probs); err != nil {
 					return err
+				} else if !done {
+					if err := file(in, out); err != nil {
+						return err
+					}
 				}
 				written = append(written, out)
 			} else {
 				entries, err := os.ReadDir(in)
 				if err != nil {
 					return err
+				}
+				if ch := int(p.Info().Config.InChannels); ch > 1 { // nnU-Net cases: ID_0000, ID_0001, ...
+					cw, rest, err := predictCases(p, in, out, format, ch, opts, probs)
+					if err != nil {
+						return err
+					}
+					written, entries = append(written, cw...), rest
 				}
 				for _, e := range entries {
 					if e.IsDir() || !hasImageExt(e.Name()) {

@@ -20,8 +20,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/disintegration/gift"
-
 	"github.com/jmedseg/jmedseg/data"
 	"github.com/jmedseg/jmedseg/data/npy"
 	"github.com/jmedseg/jmedseg/internal/atomicfile"
@@ -81,6 +79,10 @@ func NewPredictorWith(checkpoint string, dev torch.Device, opt LoadOptions) (*Pr
 		m.Free()
 		return nil, fmt.Errorf("infer: %s: %w", checkpoint, err)
 	}
+	if fast, err = opt.withEngine(fast, info.Model); err != nil {
+		fast.Free()
+		return nil, fmt.Errorf("infer: %s: %w", checkpoint, err)
+	}
 	return &Predictor{model: fast, info: info, dev: dev}, nil
 }
 
@@ -119,10 +121,7 @@ func (p *Predictor) Preprocess(img image.Image) (*data.Tensor[float32], error) {
 	h, w := p.info.Size[0], p.info.Size[1]
 	in := data.Opaque(img) // alpha ignored, as data.ReadImage does for training
 	if b.Dx() != w || b.Dy() != h {
-		g := gift.New(gift.Resize(w, h, gift.LinearResampling))
-		dst := image.NewRGBA64(g.Bounds(b))
-		g.Draw(dst, in)
-		in = dst
+		in = resizeInput(in, w, h) // a *data.Planes plane by plane
 	}
 	ch := int(p.info.Config.InChannels)
 	t, err := data.ToCHW(in, ch)
@@ -272,6 +271,9 @@ func IsVolume(path string) bool {
 func (p *Predictor) File(in, out string) error {
 	if err := CheckOutput(in, out); err != nil {
 		return err
+	}
+	if p.channelFrames(in) { // a 4-D NIfTI of one frame per input channel
+		return p.FileWith(in, out, "", Options{})
 	}
 	if IsVolume(in) {
 		return p.Volume(in, out)
