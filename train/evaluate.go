@@ -62,7 +62,8 @@ type evalSetup struct {
 	ds      *data.Dataset
 	batch   int
 	workers int
-	group   *dist.Group // set: tests are sharded over the group (dist_eval.go)
+	group   *dist.Group    // set: tests are sharded over the group (dist_eval.go)
+	images  func(done int) // set: called with the images scored so far after each batch (progress bars)
 }
 
 // loader makes the evaluation loader of samples: resized to the model's
@@ -231,6 +232,9 @@ func evaluate(ctx context.Context, e evalSetup, loader *data.Loader, sample func
 		})
 		if berr != nil {
 			return nil, fmt.Errorf("evaluating %v: %w", b.Names, berr)
+		}
+		if e.images != nil {
+			e.images(n)
 		}
 	}
 	if n > 0 {

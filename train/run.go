@@ -181,7 +181,11 @@ func testSplitsOf(ctx context.Context, e evalSetup, splits []string, named bool,
 			if loader, err = e.loader(samples); err != nil {
 				return nil, nil, fmt.Errorf("testing %s: %w", split, err)
 			}
-			ev, err = evaluate(ctx, e, loader, bySample(samples), func(string) bool { return true })
+			es := e
+			if emit != nil {
+				es.images = func(done int) { emit(Event{Kind: "test_images", Split: split, Step: done, Steps: len(samples)}) }
+			}
+			ev, err = evaluate(ctx, es, loader, bySample(samples), func(string) bool { return true })
 		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("testing %s: %w", split, err)
@@ -222,6 +226,13 @@ func Test(ctx context.Context, checkpoint, dataDir string, splits []string, out 
 // TestWith is Test on a data set opened with open (a cross-validation
 // fold: its val split is that fold's held-out cases).
 func TestWith(ctx context.Context, checkpoint, dataDir string, open data.OpenOptions, splits []string, out string, device string, batch int) (*report.Run, error) {
+	return TestWithProgress(ctx, checkpoint, dataDir, open, splits, out, device, batch, nil)
+}
+
+// TestWithProgress is TestWith reporting to onEvent (when not nil) a
+// "test_images" event after each batch (Step images of the split's Steps
+// scored) and a "test" event after each split.
+func TestWithProgress(ctx context.Context, checkpoint, dataDir string, open data.OpenOptions, splits []string, out string, device string, batch int, onEvent func(Event)) (*report.Run, error) {
 	dev, err := torch.ParseDevice(device)
 	if err != nil {
 		return nil, err
@@ -265,7 +276,7 @@ func TestWith(ctx context.Context, checkpoint, dataDir string, open data.OpenOpt
 	setup := evalSetup{model: m, dev: dev, info: info, classes: info.Classes, ds: ds, batch: batch, spacing: spacingOf(ds, info.Size),
 		lossFn: loss.CrossEntropy{IgnoreIndex: loss.NoIgnore}} // the checkpoint does not record its training loss
 	start := time.Now()
-	tests, skipped, err := testSplitsOf(ctx, setup, splits, named, out, 3, nil)
+	tests, skipped, err := testSplitsOf(ctx, setup, splits, named, out, 3, onEvent)
 	if err != nil {
 		return nil, fmt.Errorf("test: %w", err)
 	}

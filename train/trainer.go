@@ -32,7 +32,8 @@ const (
 // ErrNonFinite is returned (wrapped) when the loss becomes NaN or infinite.
 var ErrNonFinite = errors.New("train: the loss is not finite")
 
-// Event reports progress; Kind is "step", "epoch", "test" or "info".
+// Event reports progress; Kind is "step", "epoch", "test_images" (Step of
+// Steps images of a test split scored), "test" or "info".
 type Event struct {
 	Kind          string        `json:"event"`
 	Epoch         int           `json:"epoch,omitempty"`
