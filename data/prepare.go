@@ -71,6 +71,9 @@ type PrepareOptions struct {
 	Force bool
 	// Log, when set, receives progress lines.
 	Log io.Writer
+	// OnSlice, when set, is called after each of a subject's slices with
+	// enough brain (written or dropped as a guard): done of total.
+	OnSlice func(subject string, done, total int)
 }
 
 // PrepareReport summarises what Prepare wrote.

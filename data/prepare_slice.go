@@ -67,6 +67,11 @@ func sliceSubject(ctx context.Context, o *PrepareOptions, s *subject, man *Manif
 
 	orient := raw.Orientation()
 	axis := strings.IndexAny(orient, "SI")
+	sliced := func(i int) { // progress: the slice is handled, written or dropped
+		if o.OnSlice != nil {
+			o.OnSlice(s.id, i+1, len(keep))
+		}
+	}
 	for i, k := range keep {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -74,6 +79,7 @@ func sliceSubject(ctx context.Context, o *PrepareOptions, s *subject, man *Manif
 		split := assign[i]
 		if split == "" {
 			rep.SkippedGuard++
+			sliced(i)
 			continue
 		}
 		stored := k
@@ -113,6 +119,7 @@ func sliceSubject(ctx context.Context, o *PrepareOptions, s *subject, man *Manif
 		}
 		man.Samples = append(man.Samples, si)
 		rep.Counts[split]++
+		sliced(i)
 	}
 
 	src := &Source{

@@ -97,8 +97,24 @@ func TestPrepareAALAndSize(t *testing.T) {
 	requireDebs(t)
 	out := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(out, "keep.txt"), nil, 0o644))
-	rep, err := Prepare(context.Background(), PrepareOptions{Out: out, Task: TaskAAL, Size: 64, Force: true})
+	var subjects []string
+	done, total := 0, 0
+	onSlice := func(subject string, d, n int) { // progress: 1..n for the one subject
+		if len(subjects) == 0 || subjects[len(subjects)-1] != subject {
+			subjects = append(subjects, subject)
+		}
+		assert.Equal(t, done+1, d)
+		done, total = d, n
+	}
+	rep, err := Prepare(context.Background(), PrepareOptions{Out: out, Task: TaskAAL, Size: 64, Force: true, OnSlice: onSlice})
 	require.NoError(t, err)
+	assert.Len(t, subjects, 1)
+	written := 0
+	for _, n := range rep.Counts {
+		written += n
+	}
+	assert.Equal(t, total, done)
+	assert.Equal(t, written+rep.SkippedGuard, total, "every slice with enough brain counted once, written or a guard")
 	assert.Equal(t, AALLobes, rep.Classes)
 	assert.Zero(t, rep.Counts[SplitTestXSubject])
 	assert.FileExists(t, filepath.Join(out, "keep.txt"), "Force removes only what Prepare writes")
