@@ -59,7 +59,7 @@ func testCommand() *cli.Command {
 					fmt.Fprintln(c.App.Writer, l)
 				}
 			}
-			fmt.Fprintf(c.App.Writer, "report: %s, per-image scores: %s\n", filepath.Join(out, report.MarkdownFile), csvPath)
+			fmt.Fprintf(c.App.Writer, "report: %s (page: %s), per-image scores: %s\n", filepath.Join(out, report.MarkdownFile), filepath.Join(out, report.HTMLFile), csvPath)
 			return nil
 		},
 	}

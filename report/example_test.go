@@ -107,6 +107,7 @@ func ExampleWrite() {
 	// loss.png
 	// loss.svg
 	// per_image.csv
+	// report.html
 	// report.json
 	// report.md
 	// unet: test foreground Dice 0.6667 pooled (IoU 0.5000), 0.6667 per-image mean

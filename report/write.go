@@ -130,7 +130,8 @@ const (
 // headline) and the all-class mean, a table of per-image mean Dice and IoU,
 // a table of surface distances (per-image means), the overlays as a grid
 // of best and worst cases, then the curves, the notes and the
-// configuration. Every file is written atomically.
+// configuration, and HTMLFile, the same as one self-contained page (see
+// HTML). Every file is written atomically.
 func Write(dir string, r Run) error {
 	if err := mkdirAll(dir); err != nil {
 		return err
@@ -157,10 +158,13 @@ func Write(dir string, r Run) error {
 		}
 	}
 	md := Markdown(r, curves)
-	return writeAtomic(filepath.Join(dir, MarkdownFile), func(w io.Writer) error {
+	if err := writeAtomic(filepath.Join(dir, MarkdownFile), func(w io.Writer) error {
 		_, err := io.WriteString(w, md)
 		return err
-	})
+	}); err != nil {
+		return err
+	}
+	return writeHTML(dir, r, curves)
 }
 
 // Headline is the run's result in one line for a terminal, e.g.
