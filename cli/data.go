@@ -10,6 +10,7 @@ import (
 
 	"github.com/jmedseg/jmedseg/augment"
 	"github.com/jmedseg/jmedseg/data"
+	"github.com/jmedseg/jmedseg/internal/progress"
 )
 
 func dataCommand() *cli.Command {
@@ -35,15 +36,15 @@ func dataCommand() *cli.Command {
 							return fmt.Errorf("data prepare: --out %s is not empty; pass --force to replace the data set there (its splits and dataset.json)", out)
 						}
 					}
-					var log *os.File
+					bars := progress.Stderr() // on a terminal, a bar of each subject's slices
+					defer bars.Close()
+					opts := data.PrepareOptions{Out: c.String("out"), Task: c.String("task"), Size: c.Int("size"), Force: c.Bool("force"),
+						OnSlice: subjectBars(bars)}
 					if !c.Bool("json") {
-						log = os.Stderr
-					}
-					opts := data.PrepareOptions{Out: c.String("out"), Task: c.String("task"), Size: c.Int("size"), Force: c.Bool("force")}
-					if log != nil {
-						opts.Log = log
+						opts.Log = bars
 					}
 					rep, err := data.Prepare(c.Context, opts)
+					bars.Close() // the result on a clean line
 					if err != nil {
 						return err
 					}
@@ -150,6 +151,19 @@ func dataCommand() *cli.Command {
 				},
 			},
 		},
+	}
+}
+
+// subjectBars moves a bar of each subject's slices (a new bar per
+// subject) for data.PrepareOptions.OnSlice.
+func subjectBars(bars *progress.Bars) func(subject string, done, total int) {
+	var bar *progress.Bar
+	return func(subject string, done, total int) {
+		if bar == nil || bar.Name() != subject {
+			bar = bars.AddBar(subject, progress.AverageETA())
+			bar.SetStatus("slices")
+		}
+		bar.Set(done, total)
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jmedseg/jmedseg/data"
-	progressbar "github.com/jmedseg/jmedseg/internal/progress"
+	"github.com/jmedseg/jmedseg/internal/progress"
 	"github.com/jmedseg/jmedseg/loss"
 	"github.com/jmedseg/jmedseg/models"
 	"github.com/jmedseg/jmedseg/report"
@@ -123,7 +123,7 @@ func trainCommand() *cli.Command {
 			defer t.Close()
 			endBars := func() {}
 			if rank == 0 { // the other ranks train silently
-				t.OnEvent, endBars = progress(c)
+				t.OnEvent, endBars = trainProgress(c)
 			}
 			defer endBars()
 			start := time.Now()
@@ -157,11 +157,11 @@ func summaries(run *report.Run) []map[string]any {
 	return out
 }
 
-// progress renders training events: JSON lines on stdout with --json;
+// trainProgress renders training events: JSON lines on stdout with --json;
 // else lines on stderr and, on a terminal, an epoch bar (ETA of the run)
 // over a step bar (loss, images per second) and a bar per test split.
 // The second result ends the bars: call it before printing the result.
-func progress(c *cli.Context) (func(train.Event), func()) {
+func trainProgress(c *cli.Context) (func(train.Event), func()) {
 	if c.Bool("json") {
 		enc := json.NewEncoder(c.App.Writer)
 		return func(e train.Event) {
@@ -171,8 +171,8 @@ func progress(c *cli.Context) (func(train.Event), func()) {
 			}
 		}, func() {}
 	}
-	bars := progressbar.Stderr()
-	var epochs, steps, test *progressbar.Bar
+	bars := progress.Stderr()
+	var epochs, steps, test *progress.Bar
 	best := ""
 	return func(e train.Event) {
 		switch e.Kind {
@@ -210,10 +210,10 @@ func progress(c *cli.Context) (func(train.Event), func()) {
 
 // testBar moves the bar of a test split's images, adding one for each new
 // split; it returns the split's bar.
-func testBar(bars *progressbar.Bars, bar *progressbar.Bar, e train.Event) *progressbar.Bar {
+func testBar(bars *progress.Bars, bar *progress.Bar, e train.Event) *progress.Bar {
 	name := "test " + e.Split
 	if bar == nil || bar.Name() != name {
-		bar = bars.AddBar(name, progressbar.AverageETA())
+		bar = bars.AddBar(name, progress.AverageETA())
 	}
 	bar.Set(e.Step, e.Steps)
 	bar.SetStatus("images")
