@@ -37,6 +37,7 @@ type Options struct {
 	AMP          string // "", "bf16" or "fp16" (CUDA): autocast forward (fp16 training with gradient scaling)
 	Foreach      bool   // train: the multi-tensor optimizer step (optim.ImplForeach)
 	CUDAGraphs   bool   // CUDA: capture one step and replay it (train: forward and backward; the step eager)
+	NoOneDNN     bool   // convolutions on the kernels PyTorch eager picks (torch.SetOneDNNConv(false))
 }
 
 // Result is one benchmark's figures.
@@ -62,6 +63,7 @@ type Result struct {
 	AMP           string    `json:"amp,omitempty"`
 	Foreach       bool      `json:"foreach,omitempty"`
 	CUDAGraphs    bool      `json:"cuda_graphs,omitempty"`
+	NoOneDNN      bool      `json:"no_onednn,omitempty"`
 }
 
 // Run times opt.Steps steps of opt.Model.
@@ -120,7 +122,10 @@ func Run(opt Options) (*Result, error) {
 	y := torch.RandInt(0, opt.Classes, []int64{int64(opt.Batch), int64(opt.Size), int64(opt.Size)}, opt.Device)
 	defer y.Free()
 	// Counted before fusing, which gives convolutions biases of their own.
-	res := &Result{ChannelsLast: opt.ChannelsLast, AMP: opt.AMP, CUDAGraphs: opt.CUDAGraphs, Params: m.NumParams()}
+	res := &Result{ChannelsLast: opt.ChannelsLast, AMP: opt.AMP, CUDAGraphs: opt.CUDAGraphs, NoOneDNN: opt.NoOneDNN, Params: m.NumParams()}
+	if opt.NoOneDNN {
+		defer torch.SetOneDNNConv(torch.SetOneDNNConv(false))
+	}
 	var graph *torch.CUDAGraph
 	if opt.CUDAGraphs {
 		if graph, err = torch.NewCUDAGraph(opt.Device); err != nil {

@@ -27,6 +27,7 @@ func benchCommand() *cli.Command {
 			&cli.StringFlag{Name: "amp", Usage: "mixed precision: bf16 (CPU or CUDA) or fp16 (CUDA, with gradient scaling)"},
 			&cli.BoolFlag{Name: "foreach", Usage: "train: the multi-tensor (_foreach_) optimizer step"},
 			&cli.BoolFlag{Name: "cuda-graphs", Usage: "CUDA: capture one step as a CUDA graph and replay it"},
+			&cli.BoolFlag{Name: "onednn", Value: true, Usage: "float32 CPU convolutions on oneDNN throughout (false: the kernels PyTorch eager picks)"},
 		),
 		Action: func(c *cli.Context) error {
 			if err := firstErr(intFlag(c, "batch", 1, math.MaxInt), intFlag(c, "size", 1, train.MaxSize), int64Flag(c, "width", 0, math.MaxInt64),
@@ -43,7 +44,8 @@ func benchCommand() *cli.Command {
 			}
 			r, err := bench.Run(bench.Options{Model: c.String("model"), Batch: c.Int("batch"), Size: c.Int("size"), Width: c.Int64("width"),
 				Steps: c.Int("steps"), Warmup: warmup, Mode: c.String("mode"), Device: dev,
-				Fuse: c.Bool("fuse"), ChannelsLast: c.Bool("channels-last"), AMP: c.String("amp"), Foreach: c.Bool("foreach"), CUDAGraphs: c.Bool("cuda-graphs")})
+				Fuse: c.Bool("fuse"), ChannelsLast: c.Bool("channels-last"), AMP: c.String("amp"), Foreach: c.Bool("foreach"), CUDAGraphs: c.Bool("cuda-graphs"),
+				NoOneDNN: !c.Bool("onednn")})
 			if err != nil {
 				return err
 			}

@@ -36,6 +36,19 @@ void *jp_autocast_enter(int dev_type, int dtype, jt_error **err);
 void jp_autocast_exit(void *state);
 int jp_autocast_enabled(int dev_type); /* on the calling thread */
 
+/* ---- oneDNN convolutions ----
+ * jp_conv2d is at::conv2d (stride, padding, dilation: 2 values each; b may
+ * be NULL), except that a float32 CPU convolution of a 4-D input runs
+ * at::mkldnn_convolution (oneDNN) while the switch is on (the default),
+ * libtorch has MKLDNN and the user has not disabled it, autocast is off on
+ * the CPU and no tracer is recording. *used (when not NULL) says which ran.
+ * The switch is process-wide. */
+jt_result jp_conv2d(jt_tensor x, jt_tensor w, jt_tensor b, const int64_t *stride, const int64_t *padding,
+                    const int64_t *dilation, int64_t groups, int *used);
+void jp_set_onednn_conv(int on);
+int jp_onednn_conv(void);
+int jp_has_mkldnn(void);
+
 /* ---- multi-tensor updates (n tensors per list; in place on xs) ---- */
 jt_error *jp_foreach_mul_scalar_(jt_tensor *xs, int64_t n, double s);
 jt_error *jp_foreach_add_scalar_(jt_tensor *xs, int64_t n, double s);

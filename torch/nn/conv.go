@@ -59,9 +59,11 @@ func NewConv2d(in, out, k int64, opts ...Option) *Conv2d {
 	return m
 }
 
-// Forward convolves x [N, C, H, W].
+// Forward convolves x [N, C, H, W], on oneDNN where libtorch's heuristic
+// would pick a slower native kernel (torch.Conv2dOneDNN; off with
+// torch.SetOneDNNConv(false)).
 func (m *Conv2d) Forward(x *torch.Tensor) *torch.Tensor {
-	return torch.Conv2d(x, m.Weight, m.Bias, m.Stride, m.Padding, m.Dilation, m.Groups)
+	return torch.Conv2dOneDNN(x, m.Weight, m.Bias, m.Stride, m.Padding, m.Dilation, m.Groups)
 }
 
 // Conv1d is torch.nn.Conv1d: weight [out, in/groups, k], bias [out].

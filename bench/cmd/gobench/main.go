@@ -39,7 +39,9 @@ func main() {
 	fs.StringVar(&o.AMP, "amp", "", "bf16 or fp16")
 	fs.BoolVar(&o.Foreach, "foreach", false, "train: multi-tensor optimizer step")
 	fs.BoolVar(&o.CUDAGraphs, "cuda-graphs", false, "CUDA: capture and replay the step")
+	onednn := fs.Bool("onednn", true, "float32 CPU convolutions on oneDNN (false: PyTorch eager's kernels)")
 	_ = fs.Parse(args)
+	o.NoOneDNN = !*onednn
 	if err := run(o, *dev, *threads, *warmup, *asJSON); err != nil {
 		fmt.Fprintln(os.Stderr, "gobench:", err)
 		os.Exit(1)
