@@ -12,6 +12,13 @@
 // that can appear is 0 (background), where a geometric transform reveals
 // area outside the original image.
 //
+// A multi-channel image (*data.Planes: 2, 4 or more channels) goes
+// through every transform but PhoneScreen: each geometric transform and
+// the blur move every channel alike (as each alone with the same random
+// draw), ColorJitter treats each channel as a grey image with the same
+// drawn factors (brightness, and contrast against that channel's mean),
+// Normalize takes one mean and std per channel.
+//
 // Colour, blur, flips and rotation use github.com/disintegration/gift;
 // crops, affine, elastic and perspective warps are implemented here with
 // one inverse-mapping warp shared by image and mask.

@@ -211,7 +211,14 @@ func checkSample(split string, s Sample, classes, wantCh int, want [2]int) (stri
 	img, err := ReadSampleImage(s)
 	size := ""
 	if err != nil {
-		add(s.Image, IssueUnreadable, unwrapFile(err))
+		file, kind := s.Image, IssueUnreadable
+		if fe := (*FileError)(nil); errors.As(err, &fe) { // a channel file of the sample
+			file = fe.File
+		}
+		if strings.Contains(err.Error(), "wrong channel count") {
+			kind = IssueChannels
+		}
+		add(file, kind, unwrapFile(err))
 	} else {
 		b := img.Bounds()
 		size = fmt.Sprintf("%dx%d", b.Dx(), b.Dy())
@@ -312,8 +319,11 @@ func checkManifest(d *Dataset) []Issue {
 	if m.Width < 0 || m.Height < 0 || (m.Width > 0) != (m.Height > 0) {
 		bad("width %d and height %d: give both (the size every image has) or neither", m.Width, m.Height)
 	}
-	if m.Channels != 0 && m.Channels != 1 && m.Channels != 3 {
-		bad("channels %d: want 1 (grey) or 3 (colour); training would silently use 3", m.Channels)
+	switch multi := d.Layout == LayoutNNUNet || d.Layout == LayoutDataList; { // layouts of one file per channel
+	case !multi && m.Channels != 0 && m.Channels != 1 && m.Channels != 3:
+		bad("channels %d: want 1 (grey) or 3 (colour): this layout's images are single files (multi-channel data: nnU-Net's layout, one file per channel)", m.Channels)
+	case m.Channels < 0 || m.Channels > MaxChannels:
+		bad("channels %d: want 1 to %d", m.Channels, MaxChannels)
 	}
 	if msg := spacingProblem(m.PixelSpacing); msg != "" {
 		bad("pixel_spacing_mm %v: %s", m.PixelSpacing, msg)

@@ -55,7 +55,7 @@ type nnunetJSON struct {
 
 // nnunetEndings are the file endings nnU-Net raw data sets use that
 // jmedseg reads.
-var nnunetEndings = []string{".nii.gz", ".nii", ".png"}
+var nnunetEndings = []string{".nii.gz", ".nii", ".nrrd", ".mha", ".mhd", ".png"}
 
 // openNNUNet reads an nnU-Net v2 raw data set: imagesTr/CASE_XXXX<ending>
 // (one file per channel), labelsTr/CASE<ending>, imagesTs/ (and labelsTs/
@@ -75,7 +75,7 @@ func openNNUNet(dir string, opts OpenOptions) (*Dataset, error) {
 		return nil, fmt.Errorf("%s: nnU-Net dataset.json without \"file_ending\" (e.g. \".nii.gz\" or \".png\")", mf)
 	}
 	if !slices.Contains(nnunetEndings, strings.ToLower(j.FileEnding)) {
-		return nil, fmt.Errorf("%s: file_ending %q: jmedseg reads nnU-Net data sets of %s files (convert others, e.g. .nrrd or .mha, to .nii.gz)",
+		return nil, fmt.Errorf("%s: file_ending %q: jmedseg reads nnU-Net data sets of %s files (convert others, e.g. .tif or .gipl, to .nii.gz)",
 			mf, j.FileEnding, strings.Join(nnunetEndings, ", "))
 	}
 	chans := j.ChannelNames
@@ -225,7 +225,7 @@ func nnunetCases(dir, imgSub, lblSub, ending string, want int) ([]nnCase, []Issu
 		for i := range max(len(chs), want) {
 			p, ok := chs[i]
 			if !ok {
-				if missing < 0 && (i < len(chs) || len(chs) > 1 || !strings.EqualFold(ending, ".png")) {
+				if missing < 0 && (i < len(chs) || len(chs) > 1 || want != 3 || !strings.EqualFold(ending, ".png")) { // one RGB PNG may hold 3
 					missing = i
 				}
 				continue
@@ -256,13 +256,14 @@ func nnunetCases(dir, imgSub, lblSub, ending string, want int) ([]nnCase, []Issu
 }
 
 // caseSamples turns one case into samples: itself when its files are 2-D,
-// one per axial slice when they are 3-D NIfTI volumes (Group the case).
+// one per axial slice when they are 3-D volumes (NIfTI, NRRD, MetaImage;
+// Group the case).
 func caseSamples(c nnCase, split string, problems *[]Issue) []Sample {
 	one := Sample{ID: c.id, Image: c.chans[0], Mask: c.label, Group: c.id}
 	if len(c.chans) > 1 {
 		one.Channels = c.chans
 	}
-	if FormatOf(c.chans[0]) != FormatNIfTI {
+	if !IsVolumeFormat(FormatOf(c.chans[0])) {
 		return []Sample{one}
 	}
 	depth, is3D, err := AxialDepth(c.chans[0])
