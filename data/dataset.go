@@ -169,13 +169,13 @@ func (d *Dataset) NumClasses() int {
 	return len(d.Manifest.Classes)
 }
 
-var imageExts = []string{".png", ".jpg", ".jpeg", ".npy", ".nii.gz", ".nii", ".dcm"}
-var maskExts = []string{".png", ".npy", ".nii.gz", ".nii"}
+var imageExts = []string{".png", ".jpg", ".jpeg", ".npy", ".nii.gz", ".nii", ".dcm", ".nrrd", ".nhdr", ".mha", ".mhd"}
+var maskExts = []string{".png", ".npy", ".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd"}
 
 // unsupportedExts are image formats this package does not read: such a
 // file in images/ or masks/ is reported, not silently left out.
 var unsupportedExts = map[string]string{".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP", ".gif": "GIF", ".webp": "WebP",
-	".mha": "MetaImage", ".mhd": "MetaImage", ".nrrd": "NRRD", ".hdr": "Analyze/NIfTI pair", ".img": "Analyze/NIfTI pair",
+	".hdr": "Analyze/NIfTI pair", ".img": "Analyze/NIfTI pair",
 	".jp2": "JPEG 2000", ".dicom": "DICOM (name it .dcm)"}
 
 // unsupported names the format of a file this package cannot read, or "".

@@ -343,7 +343,7 @@ func TestOpenNNUNetProblems(t *testing.T) {
 	}{
 		{map[string]any{"background": 0, "whole": []int{1, 2}}, ".png", "region-based nnU-Net labels are not supported"},
 		{map[string]any{"background": 0, "a": 2}, ".png", "without gaps"},
-		{map[string]any{"background": 0, "a": 1}, ".mha", "convert others"},
+		{map[string]any{"background": 0, "a": 1}, ".tif", "convert others"},
 		{nil, ".png", "no \"labels\""},
 	} {
 		d := t.TempDir()

@@ -48,7 +48,7 @@ func FormatOf(path string) Format {
 	case strings.HasSuffix(p, ".dcm"):
 		return FormatDICOM
 	}
-	return ""
+	return volumeFormat(p) // NRRD, MetaImage, or ""
 }
 
 // FileError is an error about one file.
@@ -80,7 +80,8 @@ func fileErr(path string, err error) error {
 // file into a 2D image.
 var DICOMDecoder func(path string) (image.Image, error)
 
-// ReadImage decodes a 2D image: PNG, JPEG, NPY or a single-slice NIfTI.
+// ReadImage decodes a 2D image: PNG, JPEG, NPY or a single-slice NIfTI,
+// NRRD or MetaImage.
 // NPY and NIfTI arrays may be (H,W), (H,W,C) or (C,H,W) with C = 1, 3 or 4;
 // integer arrays of 8 bits become 8-bit images, wider integer arrays 16-bit
 // ones; floating-point arrays whose values lie in [0,1] are taken as
@@ -105,11 +106,11 @@ func ReadImage(path string) (image.Image, error) {
 		if a, err = npy.ReadFile(path); err == nil {
 			img, err = arrayImage(a.Shape, a.Data, a.DType)
 		}
-	case FormatNIfTI:
+	case FormatNIfTI, FormatNRRD, FormatMetaImage:
 		var v *nifti.Volume
-		if v, err = nifti.ReadFile(path); err == nil {
+		if v, err = ReadVolume(path); err == nil {
 			var shape []int
-			if shape, err = niftiShape(v); err == nil {
+			if shape, err = volumeShape(path, v); err == nil {
 				img, err = arrayImage(shape, v.Data, niftiKind(v.Datatype))
 			}
 		}

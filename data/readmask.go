@@ -40,9 +40,9 @@ func ReadMask(path string) (*Mask, error) {
 		if a, err = npy.ReadFile(path); err == nil {
 			m, err = arrayMask(a.Shape, a.Data)
 		}
-	case FormatNIfTI:
+	case FormatNIfTI, FormatNRRD, FormatMetaImage:
 		var v *nifti.Volume
-		if v, err = nifti.ReadFile(path); err == nil {
+		if v, err = ReadVolume(path); err == nil {
 			if v.Dim[2] != 1 || v.Dim[3] != 1 {
 				err = fmt.Errorf("NIfTI mask is %dx%dx%dx%d, not a 2D label map", v.Dim[0], v.Dim[1], v.Dim[2], v.Dim[3])
 			} else {

@@ -19,7 +19,7 @@ import (
 const sliceSep = "#slice="
 
 // SlicePath names axial slice k (0-based, inferior first, after
-// reorientation to RAS) of the 3-D NIfTI file path. ReadImage and ReadMask
+// reorientation to RAS) of the 3-D NIfTI, NRRD or MetaImage file path. ReadImage and ReadMask
 // read such a path as that slice, so a slice of a volume is a sample like
 // any 2-D file (the nnU-Net and data-list layouts use it for 3-D cases).
 func SlicePath(path string, k int) string { return path + sliceSep + strconv.Itoa(k) }
@@ -41,7 +41,7 @@ func splitSlicePath(p string) (string, int, bool) {
 	return p[:i], k, true
 }
 
-// AxialSlices is a 3-D NIfTI volume cut into the 2-D images jmedseg trains
+// AxialSlices is a 3-D volume (NIfTI, NRRD or MetaImage) cut into the 2-D images jmedseg trains
 // and predicts on: the volume is reoriented to RAS by permuting and flipping
 // axes (no resampling, as data prepare does), each axial plane is one image
 // at the native in-plane grid, shown anterior up with the subject's right
@@ -171,11 +171,12 @@ func finiteRange(data []float64) (float64, float64, error) {
 	return lo, hi, nil
 }
 
-// AxialDepth returns the number of axial slices of a NIfTI file (its
-// extent along the superior axis) and whether it is 3-D at all, reading
-// its header only. A file whose third stored dimension is 1 is 2-D.
+// AxialDepth returns the number of axial slices of a NIfTI, NRRD or
+// MetaImage file (its extent along the superior axis) and whether it is
+// 3-D at all, reading its header only. A file whose third stored
+// dimension is 1 is 2-D.
 func AxialDepth(path string) (int, bool, error) {
-	v, err := nifti.ReadHeader(path)
+	v, err := ReadVolumeHeader(path)
 	if err != nil {
 		return 0, false, err
 	}
@@ -236,7 +237,7 @@ func cachedVolume(path string, labels bool) (*volEntry, error) {
 	c.m[key] = e
 	c.Unlock()
 
-	v, err := nifti.ReadFile(path)
+	v, err := ReadVolume(path)
 	if err == nil {
 		if labels {
 			e.labels, err = axialLabels(v)
