@@ -10,6 +10,7 @@
 
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
+#include <c10/core/InferenceMode.h>
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/frontend/resolver.h>
 #include <torch/csrc/jit/frontend/sugared_value.h>
@@ -318,6 +319,34 @@ jt_error *jt_jit_run(jt_module m, const char *method, jt_tensor x, jt_tensor out
     const at::Tensor y = r.toTensor();
     at::Tensor &o = T(out);
     TORCH_CHECK(y.sizes() == o.sizes() && y.scalar_type() == o.scalar_type(), method, " returned ", y.scalar_type(),
+                y.sizes(), ", not the ", o.scalar_type(), o.sizes(), " expected");
+    o.copy_(y);
+  })
+}
+
+jt_module_result jt_jit_optimize(jt_module mh) {
+  try {
+    torch::jit::Module &m = M(mh);
+    TORCH_CHECK(m.find_method("forward"), "the module has no forward to optimise");
+    TORCH_CHECK(!m.is_training(), "the module is in training mode: freezing needs evaluation mode");
+    // freeze clones m (sharing its tensors, inlined as constants); m keeps
+    // its attributes and methods.
+    torch::jit::Module frozen = torch::jit::freeze(m);
+    auto *o = new torch::jit::Module(torch::jit::optimize_for_inference(frozen));
+    return jt_module_result{o, nullptr};
+  }
+  CATCH_RETURN(RET_MOD)
+}
+
+jt_error *jt_jit_forward(jt_module m, jt_tensor x, jt_tensor out, int optimize) {
+  E({
+    c10::InferenceMode guard;
+    torch::jit::GraphOptimizerEnabledGuard opt(optimize != 0);
+    auto r = M(m).forward({T(x)});
+    TORCH_CHECK(r.isTensor(), "forward returned a ", r.tagKind(), ", not a tensor");
+    const at::Tensor y = r.toTensor();
+    at::Tensor &o = T(out);
+    TORCH_CHECK(y.sizes() == o.sizes() && y.scalar_type() == o.scalar_type(), "forward returned ", y.scalar_type(),
                 y.sizes(), ", not the ", o.scalar_type(), o.sizes(), " expected");
     o.copy_(y);
   })

@@ -56,6 +56,15 @@ jt_module_result jt_jit_load(const char *path);                   /* torch::jit:
 /* out = method(x), without grad or the graph executor's optimisations: out has the result's shape and
  * dtype (else an error naming both) */
 jt_error *jt_jit_run(jt_module m, const char *method, jt_tensor x, jt_tensor out);
+/* A frozen, inference-optimised copy of m, what torch.jit.optimize_for_inference(torch.jit.freeze(m)) makes:
+ * torch::jit::freeze (parameters and attributes inlined as constants, BatchNorms folded into the
+ * convolutions before them), then torch::jit::optimize_for_inference (convolutions fused with the add and
+ * relu after them and, where libtorch has oneDNN, frozen ops run as MKLDNN ops). Only forward is kept;
+ * m must be in evaluation mode. m is unchanged. */
+jt_module_result jt_jit_optimize(jt_module m);
+/* out = forward(x) in inference mode; optimize 1 lets the graph executor profile and optimise the graph as
+ * torch.jit.load's users get it, 0 runs the graph as it is. out must have the result's shape and dtype. */
+jt_error *jt_jit_forward(jt_module m, jt_tensor x, jt_tensor out, int optimize);
 int64_t jt_jit_handle_numel(jt_tensor t); /* numel as this shim reads a handle: checks its view of the layout */
 
 #ifdef __cplusplus

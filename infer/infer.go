@@ -79,11 +79,12 @@ func NewPredictorWith(checkpoint string, dev torch.Device, opt LoadOptions) (*Pr
 		m.Free()
 		return nil, fmt.Errorf("infer: %s: %w", checkpoint, err)
 	}
-	if fast, err = opt.withEngine(fast, info.Model); err != nil {
+	run, err := opt.withEngine(fast, info.Model)
+	if err != nil {
 		fast.Free()
 		return nil, fmt.Errorf("infer: %s: %w", checkpoint, err)
 	}
-	return &Predictor{model: fast, info: info, dev: dev}, nil
+	return &Predictor{model: run, info: info, dev: dev}, nil
 }
 
 // Close frees the model, after the calls under way have returned.

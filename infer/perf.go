@@ -23,6 +23,9 @@ type LoadOptions struct {
 	// AMP is "" (float32), "bf16" (CPU or CUDA) or "fp16" (CUDA): the
 	// forward runs under autocast, the outputs are float32.
 	AMP string
+	// Engine is EngineEager ("" too) or EngineJIT: the network traced,
+	// frozen and optimised for inference per input shape (see JIT).
+	Engine string
 }
 
 // apply prepares the evaluation-mode model m for inference on dev and
@@ -65,5 +68,5 @@ func (c *channelsLast) Forward(x *torch.Tensor) *torch.Tensor {
 
 // String describes the options, for logs.
 func (o LoadOptions) String() string {
-	return fmt.Sprintf("fuse=%v channels_last=%v amp=%q", !o.NoFuse, o.ChannelsLast, o.AMP)
+	return fmt.Sprintf("fuse=%v channels_last=%v amp=%q engine=%q", !o.NoFuse, o.ChannelsLast, o.AMP, o.Engine)
 }

@@ -31,6 +31,7 @@ static jt_error *jit_save(jt_module m, uintptr_t ctx) { return jt_jit_save(m, (j
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -402,4 +403,47 @@ func handleNumel(t *torch.Tensor) int64 {
 	n := int64(C.jt_jit_handle_numel(C.jt_tensor(t.CHandle())))
 	runtime.KeepAlive(t)
 	return n
+}
+
+// Optimized returns a frozen, inference-optimised copy of the module, as
+// torch.jit.optimize_for_inference(torch.jit.freeze(m)) makes in Python:
+// its tensors inlined as constants, BatchNorms folded into the
+// convolutions before them, convolutions fused with a following add and
+// relu and, where libtorch has oneDNN, run as MKLDNN ops. Only forward is
+// kept (the module must have one). The copy holds tensors of its own (the
+// folded and MKLDNN weights), so later changes to the module's tensors do
+// not reach it. The caller frees it.
+func (m *Module) Optimized() (*Module, error) {
+	h, err := m.handle("optimize")
+	if err != nil {
+		return nil, err
+	}
+	return wrap(C.jt_jit_optimize(h), "optimize")
+}
+
+// Forward runs the module's forward on x in inference mode and copies the
+// result into out, which must have its shape and dtype (an error names
+// both). With optimize the graph executor profiles the first calls and
+// optimises the graph, as for modules torch.jit.load returns; without, the
+// graph runs as it is. Forward may be called from several goroutines at
+// once, but not concurrently with Free.
+func (m *Module) Forward(x, out *torch.Tensor, optimize bool) error {
+	h, err := m.handle("forward")
+	if err != nil {
+		return err
+	}
+	if err := errors.Join(x.Err(), out.Err()); err != nil {
+		return err
+	}
+	if x.CHandle() == nil || out.CHandle() == nil {
+		return &torch.Error{Op: "jit forward", Msg: "a freed tensor", Kind: torch.KindFreed}
+	}
+	o := C.int(0)
+	if optimize {
+		o = 1
+	}
+	e := C.jt_jit_forward(h, C.jt_tensor(x.CHandle()), C.jt_tensor(out.CHandle()), o)
+	runtime.KeepAlive(x)
+	runtime.KeepAlive(out)
+	return shimErr(e, "forward")
 }

@@ -169,3 +169,42 @@ func TestHandleLayout(t *testing.T) {
 		assert.Equal(t, x.Numel(), jit.HandleNumel(x), "%v", shape)
 	}
 }
+
+// The optimised copy (freeze, optimize_for_inference) computes what the
+// traced method does, keeps its own constants (a later change of the
+// module's weight does not reach it), and needs a forward.
+func TestOptimized(t *testing.T) {
+	torch.ManualSeed(2)
+	c := newConv()
+	defer c.free()
+	m, err := jit.New("conv")
+	require.NoError(t, err)
+	defer m.Free()
+	_, err = m.Optimized()
+	assert.ErrorContains(t, err, "no forward")
+	require.NoError(t, m.Register("w", c.w, false))
+	require.NoError(t, m.Register("b", c.b, false))
+	x := torch.Randn([]int64{1, 3, 8, 8})
+	defer x.Free()
+	require.NoError(t, m.Trace("forward", x, c.forward))
+	o, err := m.Optimized()
+	require.NoError(t, err)
+	defer o.Free()
+	want := run(t, m, "forward", x)
+	for _, opt := range []bool{false, true} {
+		out := torch.Zeros([]int64{1, 4, 8, 8})
+		require.NoError(t, o.Forward(x, out, opt))
+		assert.InDeltaSlice(t, want, values(t, out), 1e-5, "optimize=%v", opt)
+		out.Free()
+	}
+	torch.NoGrad(func() { require.NoError(t, c.w.MulScalarInPlace(2)) })
+	out := torch.Zeros([]int64{1, 4, 8, 8})
+	defer out.Free()
+	require.NoError(t, o.Forward(x, out, false))
+	assert.InDeltaSlice(t, want, values(t, out), 1e-5, "frozen: the old weight")
+	small := torch.Zeros([]int64{1, 4, 4, 4})
+	defer small.Free()
+	assert.ErrorContains(t, o.Forward(x, small, false), "expected")
+	o.Free()
+	assert.ErrorContains(t, o.Forward(x, out, false), "freed")
+}
