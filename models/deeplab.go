@@ -8,7 +8,7 @@ import (
 )
 
 func init() {
-	Register(Spec{Name: "deeplab", Description: "DeepLabV3+ on ResNet-101 (deep stem, output stride 16)", DefaultWidth: 64, RefParams: 59_462_946, Multiple: 16,
+	Register(Spec{Name: "deeplab", Description: "DeepLabV3+ on ResNet-101 (deep stem, output stride 16)", DefaultWidth: 64, MinTrainBatch: 2, RefParams: 59_462_946, Multiple: 16,
 		TestWidth: 4, TestSizes: [][2]int64{{16, 16}, {64, 96}, {128, 128}, {512, 512}}, Twin: "deeplab.DeepLab",
 		Build: func(c Config) (nn.Module, error) { return NewDeepLab(c), nil }})
 }

@@ -188,7 +188,7 @@ func TestForwardBackward(t *testing.T) {
 			s := spec(t, name)
 			m := build(t, s, 1, 3)
 			for _, hw := range s.TestSizes {
-				t.Run(sizeName(hw), func(t *testing.T) { forwardBackward(t, m, batchFor(hw), hw) })
+				t.Run(sizeName(hw), func(t *testing.T) { forwardBackward(t, m, max(batchFor(hw), s.MinTrainBatch), hw) })
 			}
 		})
 	}

@@ -12,7 +12,7 @@ import (
 const pspnetMinSize = 96
 
 func init() {
-	Register(Spec{Name: "pspnet", Description: "PSPNet (pyramid pooling, bins 1/2/3/6) on ResNet-101 (deep stem, output stride 16)", DefaultWidth: 64, RefParams: 65_698_498,
+	Register(Spec{Name: "pspnet", Description: "PSPNet (pyramid pooling, bins 1/2/3/6) on ResNet-101 (deep stem, output stride 16)", DefaultWidth: 64, MinTrainBatch: 2, RefParams: 65_698_498,
 		Multiple: 16, MinSize: pspnetMinSize,
 		TestWidth: 4, TestSizes: [][2]int64{{96, 96}, {128, 128}, {192, 288}, {512, 512}}, Twin: "pspnet.PSPNet",
 		Build: func(c Config) (nn.Module, error) { return NewPSPNet(c), nil }})

@@ -32,6 +32,10 @@ type Spec struct {
 	// MinSize is the smallest input height and width the model takes, a
 	// multiple of Multiple; zero means Multiple.
 	MinSize int64
+	// MinTrainBatch is the smallest batch the model trains on: 2 for a
+	// model that batch-normalises a 1×1 pooled map (PyTorch refuses one
+	// value per channel in training); zero means 1.
+	MinTrainBatch int64
 	// Build makes the model; cfg.Width is already resolved.
 	Build func(cfg Config) (nn.Module, error)
 

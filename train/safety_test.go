@@ -78,6 +78,7 @@ func TestBadNumericOptions(t *testing.T) {
 		{"lr negative", func(o *train.Options) { o.LR = -1 }, "--lr -1"},
 		{"epochs negative", func(o *train.Options) { o.Epochs = -1 }, "--epochs -1"},
 		{"batch negative", func(o *train.Options) { o.Batch = -2 }, "--batch -2"},
+		{"batch 1 pooled BN", func(o *train.Options) { o.Model, o.Batch, o.Size = "pspnet", 1, [2]int{96, 96} }, "--batch 1: pspnet batch-normalises a 1×1 pooled map"},
 		{"threads negative", func(o *train.Options) { o.Threads = -1 }, "--threads -1"},
 		{"threads too many", func(o *train.Options) { o.Threads = 100000 }, "more than " + strconv.Itoa(4*runtime.NumCPU())},
 		{"workers negative", func(o *train.Options) { o.Workers = -1 }, "--workers -1"},

@@ -212,6 +212,9 @@ func New(opt Options) (*Trainer, error) {
 	if err := t.spec.CheckSize(int64(size[0]), int64(size[1])); err != nil {
 		return nil, fmt.Errorf("train: %w (choose --size)", err)
 	}
+	if int64(opt.Batch) < t.spec.MinTrainBatch {
+		return nil, fmt.Errorf("train: --batch %d: %s batch-normalises a 1×1 pooled map, which takes at least %d images a step (PyTorch refuses one too)", opt.Batch, t.spec.Name, t.spec.MinTrainBatch)
+	}
 	cfg := opt.Net
 	cfg.InChannels, cfg.Classes = int64(channels), int64(ncls)
 	cfg = t.spec.Resolve(cfg)

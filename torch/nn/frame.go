@@ -48,11 +48,17 @@ func Frame2(x, y *torch.Tensor, f func(x, y *torch.Tensor) *torch.Tensor) *torch
 
 // FrameN is Frame for a body of any number of inputs and outputs (a
 // pooling index, side outputs, encoder taps). Every result survives into
-// the scope of the first scoped input.
+// the scope of the first scoped input. When an input has failed, f runs on
+// that error in place of every input, so the caller still gets as many
+// results as f returns (each failed) and can index them.
 func FrameN(xs []*torch.Tensor, f func(xs []*torch.Tensor) []*torch.Tensor) []*torch.Tensor {
 	for _, t := range xs {
 		if err := t.Err(); err != nil {
-			return []*torch.Tensor{torch.FromError(err)}
+			in := make([]*torch.Tensor, len(xs))
+			for i := range in {
+				in[i] = torch.FromError(err)
+			}
+			return f(in)
 		}
 	}
 	s := torch.NewScope()

@@ -1,6 +1,7 @@
 package nn_test
 
 import (
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -80,6 +81,46 @@ func TestFramePassesErrors(t *testing.T) {
 	assert.False(t, called)
 	z := nn.Frame2(torch.Ones([]int64{1}), bad, func(x, y *torch.Tensor) *torch.Tensor { return x })
 	assert.ErrorIs(t, z.Err(), assert.AnError)
+}
+
+func TestFrameNKeepsTheResultCountOnErrors(t *testing.T) {
+	bad := torch.FromError(assert.AnError)
+	conv := nn.NewConv2d(1, 2, 1)
+	defer conv.Free()
+	ys := nn.FrameN([]*torch.Tensor{torch.Ones([]int64{1, 1, 2, 2}), bad}, func(xs []*torch.Tensor) []*torch.Tensor {
+		a := conv.Forward(xs[0])
+		return []*torch.Tensor{a, a.Add(xs[1]), xs[1].Relu()}
+	})
+	require.Len(t, ys, 3) // callers index encoder taps and branches
+	for _, y := range ys {
+		assert.ErrorIs(t, y.Err(), assert.AnError)
+	}
+}
+
+func TestBatchNormRefusesOneValuePerChannelInTraining(t *testing.T) {
+	bn := nn.NewBatchNorm2d(3)
+	defer bn.Free()
+	for _, tc := range []struct {
+		shape []int64
+		ok    bool
+	}{{[]int64{1, 3, 1, 1}, false}, {[]int64{2, 3, 1, 1}, true}, {[]int64{1, 3, 2, 1}, true}} {
+		y := bn.Forward(torch.Ones(tc.shape))
+		if tc.ok {
+			assert.NoError(t, y.Err(), tc.shape)
+		} else {
+			assert.ErrorContains(t, y.Err(), "more than 1 value per channel", tc.shape)
+		}
+		y.Free()
+	}
+	v, err := bn.RunningVar.Float64s() // the refused batch left no NaN behind
+	require.NoError(t, err)
+	for _, x := range v {
+		assert.False(t, math.IsNaN(x))
+	}
+	bn.Eval()
+	y := bn.Forward(torch.Ones([]int64{1, 3, 1, 1}))
+	assert.NoError(t, y.Err(), "evaluation takes a single value")
+	y.Free()
 }
 
 func TestPathAddsANameLevel(t *testing.T) {

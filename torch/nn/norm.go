@@ -55,6 +55,11 @@ func (m *BatchNorm) Forward(x *torch.Tensor) *torch.Tensor {
 	}
 	momentum := m.Momentum
 	training := m.Training()
+	if training && m.Sync == nil && valuesPerChannel(x) == 1 {
+		// PyTorch refuses this too: the batch variance of one value is 0
+		// and its unbiased running variance NaN, which would poison eval.
+		return fail("BatchNorm: expected more than 1 value per channel when training, got input size %v (train with a batch of 2 or more)", x.Shape())
+	}
 	if training && m.NumBatchesTracked != nil {
 		if err := m.NumBatchesTracked.AddIntInPlace(1); err != nil {
 			return torch.FromError(err)
@@ -72,6 +77,19 @@ func (m *BatchNorm) Forward(x *torch.Tensor) *torch.Tensor {
 	}
 	useBatch := training || m.RunningMean == nil
 	return torch.BatchNorm(x, m.Weight, m.Bias, m.RunningMean, m.RunningVar, useBatch, momentum, m.Eps)
+}
+
+// valuesPerChannel is N times the spatial size: the values each channel's
+// batch statistics are taken over.
+func valuesPerChannel(x *torch.Tensor) int64 {
+	s := x.Shape()
+	n := int64(1)
+	for i, v := range s {
+		if i != 1 {
+			n *= v
+		}
+	}
+	return n
 }
 
 func containsInt(s []int, v int) bool {
