@@ -12,15 +12,21 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/jmedseg/jmedseg/data"
+	"github.com/jmedseg/jmedseg/data/metaimage"
 	"github.com/jmedseg/jmedseg/data/nifti"
+	"github.com/jmedseg/jmedseg/data/nrrd"
 	"github.com/jmedseg/jmedseg/internal/atomicfile"
 )
 
-// Volume predicts every axial slice of a NIfTI volume and writes the label
-// volume to out (.nii or .nii.gz) with the input's header: same grid,
-// affine and orientation, datatype uint8 (int16 past 255 classes).
+// Volume predicts every axial slice of a NIfTI, NRRD or MetaImage volume
+// and writes the label volume to out with the input's grid, affine and
+// orientation, datatype uint8 (int16 past 255 classes): NIfTI (.nii,
+// .nii.gz; from a NIfTI input, its header with only the datatype, scaling
+// and offset changed), NRRD (.nrrd, gzip) or MetaImage (.mha, zlib), any
+// of them for any input (see LabelVolumeName).
 //
 // Slices are taken as the default data set was built: the volume is read in
 // RAS+ orientation, each axial plane is shown anterior up, intensities are
@@ -36,7 +42,7 @@ func (p *Predictor) Volume(in, out string) error { return p.volume(in, out, p.Pr
 // volume is Volume predicting the framed slices with predict, keeping
 // each class's largest component when lc is set.
 func (p *Predictor) volume(in, out string, predict func([]image.Image) ([]*data.Mask, error), lc bool) error {
-	v, err := nifti.ReadFile(in)
+	v, err := data.ReadVolume(in)
 	if err != nil {
 		return err
 	}
@@ -148,14 +154,23 @@ func percentiles(xs []float64, lo, hi float64) (float64, float64) {
 	return a, b
 }
 
-// writeLabelVolume writes labels with the input file's NIfTI-1 header,
-// changing only the datatype, scaling and data offset. Written atomically.
+// writeLabelVolume writes labels on the input's grid in out's format: a
+// NIfTI input to NIfTI keeps its NIfTI-1 header, changing only the
+// datatype, scaling and data offset; any other pair is written from the
+// input's dimensions and affine. Written atomically.
 func writeLabelVolume(in, out string, labels []int64) error {
+	if data.FormatOf(in) != data.FormatNIfTI || data.FormatOf(out) != data.FormatNIfTI {
+		return writeLabelsAs(in, out, labels)
+	}
 	raw, bo, err := inputHeader(in)
 	if err != nil {
 		return err
 	}
 	hdr := raw // ours to patch
+	for d := 4; d <= 7; d++ { // labels are 3-D, also of a 4-D input of channel frames
+		bo.PutUint16(hdr[40+2*d:42+2*d], 1)
+	}
+	bo.PutUint16(hdr[40:42], min(bo.Uint16(hdr[40:42]), 3)) // dim[0]
 	maxL := int64(0)
 	for _, l := range labels {
 		maxL = max(maxL, l)
@@ -188,8 +203,22 @@ func writeLabelVolume(in, out string, labels []int64) error {
 }
 
 // inputHeader is the input's NIfTI-1 header (ours to patch) and its byte
-// order.
+// order; for an NRRD or MetaImage input, a NIfTI-1 header of its grid and
+// affine (sform).
 func inputHeader(in string) ([]byte, binary.ByteOrder, error) {
+	if data.FormatOf(in) != data.FormatNIfTI {
+		v, err := data.ReadVolumeHeader(in)
+		if err != nil {
+			return nil, nil, err
+		}
+		v.Dim[3] = 1
+		v.Data = make([]float64, v.Dim[0]*v.Dim[1]*v.Dim[2])
+		var b bytes.Buffer
+		if err := nifti.Encode(&b, v, nifti.DTUint8, false); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", in, err)
+		}
+		return b.Bytes()[:348], binary.LittleEndian, nil
+	}
 	raw, err := readHeader(in)
 	if err != nil {
 		return nil, nil, err
@@ -204,8 +233,17 @@ func inputHeader(in string) ([]byte, binary.ByteOrder, error) {
 }
 
 // writeVolumeFile writes a whole NIfTI-1 file (header, extension bytes,
-// voxels), gzipped when out ends in .gz, atomically.
+// voxels), gzipped when out ends in .gz, atomically; to an NRRD or
+// MetaImage out, the same volume in that format (the affine as the
+// NIfTI's float32 sform).
 func writeVolumeFile(out string, payload []byte) error {
+	if f := data.FormatOf(out); f != data.FormatNIfTI {
+		v, err := nifti.Decode(bytes.NewReader(payload))
+		if err != nil {
+			return fmt.Errorf("%s: %w", out, err)
+		}
+		return writeVolumeAs(out, v, v.Datatype)
+	}
 	if nifti.IsGzipName(out) {
 		var z bytes.Buffer
 		zw := gzip.NewWriter(&z)
@@ -302,4 +340,74 @@ func bilinear(p []float64, w, h int, x, y, outside float64) float64 {
 	a := p[x0+w*y0]*(1-fx) + p[x1+w*y0]*fx
 	b := p[x0+w*y1]*(1-fx) + p[x1+w*y1]*fx
 	return a*(1-fy) + b*fy
+}
+
+// LabelVolumeName is the name predict gives, in an output directory, the
+// label volume of the volume file name: the same name, except that a
+// header with a separate data file (.mhd, .nhdr) becomes the single-file
+// form of its format (.mha, .nrrd).
+func LabelVolumeName(name string) string {
+	l := strings.ToLower(name)
+	switch {
+	case strings.HasSuffix(l, ".mhd"):
+		return name[:len(name)-4] + ".mha"
+	case strings.HasSuffix(l, ".nhdr"):
+		return name[:len(name)-5] + ".nrrd"
+	}
+	return name
+}
+
+// volumeOutput reports whether out names a volume file Volume writes:
+// NIfTI, or single-file NRRD or MetaImage.
+func volumeOutput(out string) error {
+	l := strings.ToLower(out)
+	switch {
+	case strings.HasSuffix(l, ".mhd"), strings.HasSuffix(l, ".nhdr"):
+		return fmt.Errorf("infer: the output %s is a header with a separate data file: write the single-file %s", out, LabelVolumeName(out))
+	case data.IsVolumeFormat(data.FormatOf(out)):
+		return nil
+	}
+	return fmt.Errorf("infer: the labels of a volume are a volume: end the output %s in .nii, .nii.gz, .nrrd or .mha", out)
+}
+
+// writeLabelsAs writes labels on in's grid as out's format.
+func writeLabelsAs(in, out string, labels []int64) error {
+	v, err := data.ReadVolumeHeader(in)
+	if err != nil {
+		return err
+	}
+	v.Dim[3] = 1
+	v.Data = make([]float64, len(labels))
+	dt := int16(nifti.DTUint8)
+	for i, l := range labels {
+		v.Data[i] = float64(l)
+		if l > 255 {
+			dt = nifti.DTInt16
+		}
+	}
+	return writeVolumeAs(out, v, dt)
+}
+
+// writeVolumeAs encodes v as out's format (NIfTI, gzipped for .gz; NRRD
+// gzip; MetaImage zlib) and writes it atomically.
+func writeVolumeAs(out string, v *nifti.Volume, dt int16) error {
+	if err := volumeOutput(out); err != nil {
+		return err
+	}
+	if dt != nifti.DTUint8 && dt != nifti.DTInt16 {
+		dt = nifti.DTFloat32 // probabilities
+	}
+	var enc func(io.Writer) error
+	switch data.FormatOf(out) {
+	case data.FormatNRRD:
+		enc = func(w io.Writer) error { return nrrd.Encode(w, v, dt, true) }
+	case data.FormatMetaImage:
+		enc = func(w io.Writer) error { return metaimage.Encode(w, v, dt, true) }
+	default:
+		enc = func(w io.Writer) error { return nifti.Encode(w, v, dt, nifti.IsGzipName(out)) }
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	return atomicfile.Write(out, enc)
 }
