@@ -167,7 +167,8 @@ func writeLabelVolume(in, out string, labels []int64) error {
 		return err
 	}
 	hdr := raw // ours to patch
-	for d := 4; d <= 7; d++ { // labels are 3-D, also of a 4-D input of channel frames
+	// Labels are 3-D, also of a 4-D input of channel frames.
+	for d := 4; d <= 7; d++ {
 		bo.PutUint16(hdr[40+2*d:42+2*d], 1)
 	}
 	bo.PutUint16(hdr[40:42], min(bo.Uint16(hdr[40:42]), 3)) // dim[0]
