@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmedseg/jmedseg/infer"
 	"github.com/jmedseg/jmedseg/models"
 	"github.com/jmedseg/jmedseg/torch"
 	"github.com/jmedseg/jmedseg/torch/nn"
@@ -38,6 +39,10 @@ type Options struct {
 	Foreach      bool   // train: the multi-tensor optimizer step (optim.ImplForeach)
 	CUDAGraphs   bool   // CUDA: capture one step and replay it (train: forward and backward; the step eager)
 	NoOneDNN     bool   // convolutions on the kernels PyTorch eager picks (torch.SetOneDNNConv(false))
+	// Engine (infer): "" or "eager" runs the Go forward, "jit" its trace,
+	// frozen and optimised for inference (infer.JIT); its build (trace,
+	// optimisation, check) is one more untimed step, reported apart.
+	Engine string
 }
 
 // Result is one benchmark's figures.
@@ -64,6 +69,10 @@ type Result struct {
 	Foreach       bool      `json:"foreach,omitempty"`
 	CUDAGraphs    bool      `json:"cuda_graphs,omitempty"`
 	NoOneDNN      bool      `json:"no_onednn,omitempty"`
+	Engine        string    `json:"engine,omitempty"`
+	// BuildSeconds is the jit engine's first call: trace, freeze and
+	// optimise, check against the Go forward, run.
+	BuildSeconds float64 `json:"engine_build_seconds,omitempty"`
 }
 
 // Run times opt.Steps steps of opt.Model.
@@ -91,6 +100,14 @@ func Run(opt Options) (*Result, error) {
 	amp, useAMP, err := torch.ParseAMP(opt.AMP, opt.Device)
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
+	}
+	opt.Engine = strings.ToLower(opt.Engine)
+	if err := infer.CheckEngine(opt.Engine, opt.AMP); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	jitEngine := opt.Engine == infer.EngineJIT
+	if jitEngine && (opt.Mode != "infer" || opt.CUDAGraphs) {
+		return nil, fmt.Errorf("bench: --engine jit is for --mode infer, without --cuda-graphs")
 	}
 	if opt.CUDAGraphs {
 		if !opt.Device.IsCUDA() {
@@ -122,7 +139,7 @@ func Run(opt Options) (*Result, error) {
 	y := torch.RandInt(0, opt.Classes, []int64{int64(opt.Batch), int64(opt.Size), int64(opt.Size)}, opt.Device)
 	defer y.Free()
 	// Counted before fusing, which gives convolutions biases of their own.
-	res := &Result{ChannelsLast: opt.ChannelsLast, AMP: opt.AMP, CUDAGraphs: opt.CUDAGraphs, NoOneDNN: opt.NoOneDNN, Params: m.NumParams()}
+	res := &Result{ChannelsLast: opt.ChannelsLast, AMP: opt.AMP, CUDAGraphs: opt.CUDAGraphs, NoOneDNN: opt.NoOneDNN, Engine: opt.Engine, Params: m.NumParams()}
 	if opt.NoOneDNN {
 		defer torch.SetOneDNNConv(torch.SetOneDNNConv(false))
 	}
@@ -194,6 +211,14 @@ func Run(opt Options) (*Result, error) {
 		if useAMP {
 			fwd = models.WithAutocast(m, opt.Device, amp)
 		}
+		if jitEngine {
+			j, err := infer.NewJIT(m, opt.Model)
+			if err != nil {
+				return nil, err
+			}
+			defer j.Free() // frees m too, which the deferred m.Free then finds freed
+			fwd = j
+		}
 		step = func() error {
 			var err error
 			torch.InferenceMode(func() {
@@ -213,6 +238,13 @@ func Run(opt Options) (*Result, error) {
 	// As the trainer does: one OS thread, one malloc arena.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	if jitEngine {
+		t0 := time.Now()
+		if err := step(); err != nil {
+			return nil, err
+		}
+		res.BuildSeconds = time.Since(t0).Seconds()
+	}
 	for i := 0; i < opt.Warmup; i++ {
 		if err := step(); err != nil {
 			return nil, err

@@ -18,7 +18,10 @@ resident set size), so run one configuration per process.
 
 The tricks, as jmedseg bench's flags of the same names: --freeze (inference:
 torch.jit.freeze of the traced model, which folds BatchNorms into
-convolutions, PyTorch's counterpart of --fuse), --channels-last (model and
+convolutions, PyTorch's counterpart of --fuse), --ofi (inference:
+torch.jit.optimize_for_inference(torch.jit.freeze(trace)), PyTorch's
+counterpart of jmedseg's --engine jit; built before the warm-up, its time
+reported as engine_build_seconds), --channels-last (model and
 input in torch.channels_last), --amp bf16|fp16 (torch.autocast around the
 forward and loss; fp16 training with torch.cuda.amp.GradScaler), --foreach
 (Adam(foreach=True)) and --cuda-graphs (torch.cuda.graph capture of the
@@ -128,7 +131,15 @@ def run(a):
                 static_loss.item()
     else:
         m.eval()
-        if a.freeze:
+        build = 0.0
+        if a.ofi:
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                m = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(m, x, check_trace=False)))
+            with torch.inference_mode():
+                m(x).sum().item()
+            build = time.perf_counter() - t0
+        elif a.freeze:
             # Traced in float32 (autocast's weight cache would fail the
             # trace check); the frozen graph then runs under autocast too.
             with torch.no_grad():
@@ -170,6 +181,7 @@ def run(a):
         "peak_rss_bytes": peak_rss(), "step_seconds": times, "libtorch": torch.__version__,
         "side": "pytorch", "amp": a.amp, "channels_last": a.channels_last, "frozen": a.freeze,
         "foreach": a.foreach, "cuda_graphs": a.cuda_graphs,
+        **({"engine": "ofi", "engine_build_seconds": build} if a.mode == "infer" and a.ofi else {}),
     }
 
 
@@ -189,6 +201,8 @@ def main():
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
     p.add_argument("--freeze", action="store_true", help="inference: torch.jit.freeze(torch.jit.trace(model))")
+    p.add_argument("--ofi", action="store_true",
+                   help="inference: torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model)))")
     p.add_argument("--channels-last", action="store_true", help="model and input in torch.channels_last")
     p.add_argument("--amp", default="", choices=["", "bf16", "fp16"], help="torch.autocast dtype")
     p.add_argument("--foreach", action="store_true", help="train: Adam(foreach=True)")
@@ -196,8 +210,10 @@ def main():
     a = p.parse_args()
     if a.cuda_graphs and a.device == "cpu":
         sys.exit("bench.py: --cuda-graphs needs --device cuda")
-    if a.freeze and a.mode != "infer":
-        sys.exit("bench.py: --freeze is for --mode infer")
+    if (a.freeze or a.ofi) and a.mode != "infer":
+        sys.exit("bench.py: --freeze and --ofi are for --mode infer")
+    if a.ofi and (a.amp or a.cuda_graphs):
+        sys.exit("bench.py: --ofi runs the float32 trace, without --amp or --cuda-graphs")
     if a.batch <= 0 or a.size <= 0 or a.steps <= 0:
         sys.exit("bench.py: batch, size and steps must be positive")
     if a.warmup == 0:

@@ -27,6 +27,7 @@ func benchCommand() *cli.Command {
 			&cli.StringFlag{Name: "amp", Usage: "mixed precision: bf16 (CPU or CUDA) or fp16 (CUDA, with gradient scaling)"},
 			&cli.BoolFlag{Name: "foreach", Usage: "train: the multi-tensor (_foreach_) optimizer step"},
 			&cli.BoolFlag{Name: "cuda-graphs", Usage: "CUDA: capture one step as a CUDA graph and replay it"},
+			&cli.StringFlag{Name: "engine", Value: "eager", Usage: "infer: eager (the Go forward) or jit (its trace, frozen and optimised for inference; built in one more untimed step)"},
 			&cli.BoolFlag{Name: "onednn", Value: true, Usage: "float32 CPU convolutions on oneDNN throughout (false: the kernels PyTorch eager picks)"},
 		),
 		Action: func(c *cli.Context) error {
@@ -45,7 +46,7 @@ func benchCommand() *cli.Command {
 			r, err := bench.Run(bench.Options{Model: c.String("model"), Batch: c.Int("batch"), Size: c.Int("size"), Width: c.Int64("width"),
 				Steps: c.Int("steps"), Warmup: warmup, Mode: c.String("mode"), Device: dev,
 				Fuse: c.Bool("fuse"), ChannelsLast: c.Bool("channels-last"), AMP: c.String("amp"), Foreach: c.Bool("foreach"), CUDAGraphs: c.Bool("cuda-graphs"),
-				NoOneDNN: !c.Bool("onednn")})
+				NoOneDNN: !c.Bool("onednn"), Engine: c.String("engine")})
 			if err != nil {
 				return err
 			}

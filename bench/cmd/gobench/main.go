@@ -39,6 +39,7 @@ func main() {
 	fs.StringVar(&o.AMP, "amp", "", "bf16 or fp16")
 	fs.BoolVar(&o.Foreach, "foreach", false, "train: multi-tensor optimizer step")
 	fs.BoolVar(&o.CUDAGraphs, "cuda-graphs", false, "CUDA: capture and replay the step")
+	fs.StringVar(&o.Engine, "engine", "eager", "infer: eager or jit (trace, freeze, optimize_for_inference)")
 	onednn := fs.Bool("onednn", true, "float32 CPU convolutions on oneDNN (false: PyTorch eager's kernels)")
 	_ = fs.Parse(args)
 	o.NoOneDNN = !*onednn
