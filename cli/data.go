@@ -36,7 +36,7 @@ func dataCommand() *cli.Command {
 							return fmt.Errorf("data prepare: --out %s is not empty; pass --force to replace the data set there (its splits and dataset.json)", out)
 						}
 					}
-					bars := progress.Stderr() // on a terminal, a bar of each subject's slices
+					bars := progress.New(progressOut) // on a terminal, a bar of each subject's slices
 					defer bars.Close()
 					opts := data.PrepareOptions{Out: c.String("out"), Task: c.String("task"), Size: c.Int("size"), Force: c.Bool("force"),
 						OnSlice: subjectBars(bars)}

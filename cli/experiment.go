@@ -1,17 +1,16 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/jmedseg/jmedseg/internal/progress"
 	"github.com/jmedseg/jmedseg/sas"
 	"github.com/jmedseg/jmedseg/train"
 )
@@ -95,49 +94,65 @@ func experimentSASCommand() *cli.Command {
 					Pretrain: sas.PretrainProtocol{Method: method, Epochs: c.Int("pretrain-epochs"), Batch: c.Int("pretrain-batch"), LR: c.Float64("pretrain-lr"),
 						Queue: c.Int("queue"), Temperature: c.Float64("temperature"), Momentum: c.Float64("momentum")}},
 				Device: c.String("device"), Threads: c.Int("threads"), Workers: c.Int("workers"), RetryFailed: c.Bool("retry-failed"),
-				FigureImages: c.Int("figure-images"), OnEvent: experimentProgress(c)}
+				FigureImages: c.Int("figure-images")}
+			var end func()
+			opt.OnEvent, end = experimentProgress(c)
+			defer end()
 			_, err = sas.Run(c.Context, opt)
 			return err
 		},
 	}
 }
 
-// experimentProgress renders the experiment's events: lines on stderr and
-// a summary on stdout at the end; JSON lines on stdout with --json.
-func experimentProgress(c *cli.Context) func(sas.Event) {
+// experimentProgress renders the experiment's events as zooProgress does
+// the zoo's (the same bars, over its runs); JSON lines on stdout with
+// --json. The second result ends the bars.
+func experimentProgress(c *cli.Context) (func(sas.Event), func()) {
 	if c.Bool("json") {
-		enc := json.NewEncoder(c.App.Writer)
-		return func(e sas.Event) { _ = enc.Encode(e) }
+		return jsonLines[sas.Event](c.App.Writer), func() {}
 	}
-	w := io.Writer(os.Stderr)
-	out := strings.TrimRight(c.String("out"), "/")
+	runs := progress.NewRuns(progress.New(progressOut), "sas")
+	return experimentLines(runs, c.App.Writer, strings.TrimRight(c.String("out"), "/")), runs.Close
+}
+
+// experimentLines is experimentProgress's renderer, as zooLines.
+func experimentLines(runs *progress.Runs, stdout io.Writer, out string) func(sas.Event) {
 	return func(e sas.Event) {
-		tag := fmt.Sprintf("[%d/%d] %s seed %d", e.K, e.N, e.Variant, e.Seed)
+		name := fmt.Sprintf("%s seed %d", e.Variant, e.Seed)
+		tag := fmt.Sprintf("[%d/%d] %s", e.K, e.N, name)
+		ev := progress.RunEvent{Kind: progress.Note, K: e.K, N: e.N, Name: name}
 		switch e.Kind {
 		case "start", "pretrain", "pretrained":
-			fmt.Fprintf(w, "sas: %s\n", e.Message)
+			ev.Line = "sas: " + e.Message
 		case "pretrain_epoch":
-			s := e.Stats
-			fmt.Fprintf(w, "sas: seed %d pretraining epoch %d/%d  contrastive loss %.4f  positive-pair top-1 %.3f  %.1f s\n",
-				e.Seed, e.Epoch, e.Epochs, s.Loss, s.Accuracy, s.Seconds)
+			st := e.Stats
+			ev.Line = fmt.Sprintf("sas: seed %d pretraining epoch %d/%d  contrastive loss %.4f  positive-pair top-1 %.3f  %.1f s",
+				e.Seed, e.Epoch, e.Epochs, st.Loss, st.Accuracy, st.Seconds)
 		case "run":
-			fmt.Fprintf(w, "%s: %s%s\n", tag, e.Message, eta(" (experiment ETA %s)", e.ETA))
+			ev.Kind, ev.TotalETA = progress.RunStarted, e.ETA
+			ev.Line = fmt.Sprintf("%s: %s%s", tag, e.Message, eta(" (experiment ETA %s)", e.ETA))
 		case "epoch":
 			r := e.Record
-			fmt.Fprintf(w, "%s epoch %d/%d  train loss %.4f  val Dice %.4f  %.1f s\n", tag, e.Epoch, e.Epochs, r.TrainLoss, r.ValDice, r.Seconds)
+			ev.Kind, ev.Epoch, ev.Epochs = progress.RunEpoch, e.Epoch, e.Epochs
+			ev.Line = fmt.Sprintf("%s epoch %d/%d  train loss %.4f  val Dice %.4f  %.1f s", tag, e.Epoch, e.Epochs, r.TrainLoss, r.ValDice, r.Seconds)
 		case "skip":
-			fmt.Fprintf(w, "%s: kept from an earlier run: %s\n", tag, sasRowLine(e.Row))
+			ev.Kind, ev.Line = progress.RunEnded, fmt.Sprintf("%s: kept from an earlier run: %s", tag, sasRowLine(e.Row))
 		case "row":
-			fmt.Fprintf(w, "%s: %s%s\n", tag, sasRowLine(e.Row), eta(" (experiment ETA %s)", e.ETA))
+			ev.Kind, ev.TotalETA = progress.RunEnded, e.ETA
+			ev.Line = fmt.Sprintf("%s: %s%s", tag, sasRowLine(e.Row), eta(" (experiment ETA %s)", e.ETA))
 		case "info":
+			ev.Line = "sas: " + e.Message
 			if e.Variant != "" {
-				fmt.Fprintf(w, "%s: %s\n", tag, e.Message)
-			} else {
-				fmt.Fprintf(w, "sas: %s\n", e.Message)
+				ev.Line = tag + ": " + e.Message
 			}
 		case "done":
-			fmt.Fprintf(c.App.Writer, "experiment sas: %s: %s, %s\n", e.Message, filepath.Join(out, sas.MarkdownFile), filepath.Join(out, sas.JSONFile))
+			runs.Close() // the summary on a clean line
+			fmt.Fprintf(stdout, "experiment sas: %s: %s, %s\n", e.Message, filepath.Join(out, sas.MarkdownFile), filepath.Join(out, sas.JSONFile))
+			return
+		default:
+			return
 		}
+		runs.Show(ev)
 	}
 }
 

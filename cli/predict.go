@@ -10,6 +10,7 @@ import (
 
 	_ "github.com/jmedseg/jmedseg/data/dicom" // DICOM input
 	"github.com/jmedseg/jmedseg/infer"
+	"github.com/jmedseg/jmedseg/internal/progress"
 )
 
 var imageExts = []string{".png", ".jpg", ".jpeg", ".npy", ".nii", ".nii.gz", ".dcm"}
@@ -32,6 +33,23 @@ func maskName(name, format string) string {
 		return name
 	}
 	return strings.TrimSuffix(name, filepath.Ext(name)) + "." + format
+}
+
+// imageBar is a bar of the images among entries (nil off a terminal or
+// without images) and their count.
+func imageBar(bars *progress.Bars, entries []os.DirEntry) (*progress.Bar, int) {
+	n := 0
+	for _, e := range entries {
+		if !e.IsDir() && hasImageExt(e.Name()) {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil, 0
+	}
+	bar := bars.AddBar("predict", progress.AverageETA())
+	bar.Set(0, n)
+	return bar, n
 }
 
 func predictCommand() *cli.Command {
@@ -124,6 +142,10 @@ func predictCommand() *cli.Command {
 					}
 					written, entries = append(written, cw...), rest
 				}
+				bars := progress.New(progressOut)
+				defer bars.Close()
+				bar, images := imageBar(bars, entries) // on a terminal
+				done := 0
 				for _, e := range entries {
 					if e.IsDir() || !hasImageExt(e.Name()) {
 						continue
@@ -133,11 +155,15 @@ func predictCommand() *cli.Command {
 					if samePath(filepath.Join(in, name), dst) {
 						return fmt.Errorf("predict: the mask of %s would overwrite it (--output %s); choose another --output", filepath.Join(in, name), out)
 					}
+					bar.SetStatus(name)
 					if err := file(filepath.Join(in, name), dst); err != nil {
 						return err
 					}
 					written = append(written, dst)
+					done++
+					bar.Set(done, images)
 				}
+				bars.Close() // the list on a clean line
 				if len(written) == 0 {
 					return fmt.Errorf("predict: no images in %s (want %s)", in, strings.Join(imageExts, ", "))
 				}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/jmedseg/jmedseg/internal/progress"
 	"github.com/jmedseg/jmedseg/report"
 	"github.com/jmedseg/jmedseg/train"
 )
@@ -43,7 +44,16 @@ func testCommand() *cli.Command {
 			if s := c.String("split"); s != "" {
 				splits = strings.Split(s, ",")
 			}
-			run, err := train.TestWith(c.Context, c.String("checkpoint"), c.String("data"), fold, splits, c.String("out"), c.String("device"), c.Int("batch"))
+			bars := progress.New(progressOut) // on a terminal, a bar of each split's images
+			defer bars.Close()
+			var bar *progress.Bar
+			run, err := train.TestWithProgress(c.Context, c.String("checkpoint"), c.String("data"), fold, splits, c.String("out"), c.String("device"), c.Int("batch"),
+				func(e train.Event) {
+					if e.Kind == "test_images" {
+						bar = testBar(bars, bar, e)
+					}
+				})
+			bars.Close() // the result on a clean line
 			if err != nil {
 				return err
 			}

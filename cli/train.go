@@ -171,7 +171,12 @@ func trainProgress(c *cli.Context) (func(train.Event), func()) {
 			}
 		}, func() {}
 	}
-	bars := progress.Stderr()
+	bars := progress.New(progressOut)
+	return trainLines(bars), bars.Close
+}
+
+// trainLines is trainProgress's renderer on bars.
+func trainLines(bars *progress.Bars) func(train.Event) {
 	var epochs, steps, test *progress.Bar
 	best := ""
 	return func(e train.Event) {
@@ -205,7 +210,7 @@ func trainProgress(c *cli.Context) (func(train.Event), func()) {
 		case "info":
 			bars.Printf("%s", e.Message)
 		}
-	}, bars.Close
+	}
 }
 
 // testBar moves the bar of a test split's images, adding one for each new

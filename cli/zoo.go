@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/jmedseg/jmedseg/internal/progress"
 	"github.com/jmedseg/jmedseg/loss"
 	"github.com/jmedseg/jmedseg/models"
 	"github.com/jmedseg/jmedseg/zoo"
@@ -66,8 +67,10 @@ func zooCommand() *cli.Command {
 					LimitBatches: c.Int("limit-batches"), FitSize: c.Bool("fit-size")},
 				Device: c.String("device"), Threads: c.Int("threads"), Workers: c.Int("workers"), Exe: exe,
 				Timeout: c.Duration("model-timeout"), RetryFailed: c.Bool("retry-failed"),
-				OnEvent: zooProgress(c),
 			}
+			var end func()
+			opt.OnEvent, end = zooProgress(c)
+			defer end()
 			if c.IsSet("width-scale") && !(opt.Protocol.WidthScale > 0) {
 				return fmt.Errorf("--width-scale %g: must be positive", opt.Protocol.WidthScale)
 			}
@@ -77,45 +80,68 @@ func zooCommand() *cli.Command {
 	}
 }
 
-// zooProgress renders zoo events: lines on stderr, and a summary on
-// stdout at the end; JSON lines on stdout with --json.
-func zooProgress(c *cli.Context) func(zoo.Event) {
+// zooProgress renders zoo events: lines on stderr (on a terminal with a
+// bar over the models and one over the current model's epochs), and a
+// summary on stdout at the end; JSON lines on stdout with --json. The
+// second result ends the bars.
+func zooProgress(c *cli.Context) (func(zoo.Event), func()) {
 	if c.Bool("json") {
-		enc := json.NewEncoder(c.App.Writer)
-		return func(e zoo.Event) { _ = enc.Encode(e) }
+		return jsonLines[zoo.Event](c.App.Writer), func() {}
 	}
-	w := io.Writer(os.Stderr)
-	out := strings.TrimRight(c.String("out"), "/")
+	runs := progress.NewRuns(progress.New(progressOut), "zoo")
+	return zooLines(runs, c.App.Writer, strings.TrimRight(c.String("out"), "/")), runs.Close
+}
+
+// progressOut is where progress goes (tests replace it).
+var progressOut io.Writer = os.Stderr
+
+// zooLines is zooProgress's renderer: lines and bars on runs, the
+// summary on stdout naming the files in out.
+func zooLines(runs *progress.Runs, stdout io.Writer, out string) func(zoo.Event) {
 	return func(e zoo.Event) {
 		tag := fmt.Sprintf("[%d/%d] %s", e.K, e.N, e.Model)
+		ev := progress.RunEvent{Kind: progress.Note, K: e.K, N: e.N, Name: e.Model, TotalETA: e.ZooETA}
 		switch e.Kind {
 		case "start":
-			fmt.Fprintf(w, "zoo: %s\n", e.Message)
+			ev.Line = "zoo: " + e.Message
 		case "model":
-			fmt.Fprintf(w, "%s: training at width %d, %s parameters%s\n", tag, e.Width, humanParams(e.Params), eta(" (zoo ETA %s)", e.ZooETA))
+			ev.Kind = progress.RunStarted
+			lines := []string{fmt.Sprintf("%s: training at width %d, %s parameters%s", tag, e.Width, humanParams(e.Params), eta(" (zoo ETA %s)", e.ZooETA))}
 			for _, m := range strings.Split(e.Message, "\n") {
 				if m != "" {
-					fmt.Fprintf(w, "%s: %s\n", tag, m)
+					lines = append(lines, tag+": "+m)
 				}
 			}
+			ev.Line = strings.Join(lines, "\n")
 		case "epoch":
 			r := e.Record
-			fmt.Fprintf(w, "%s epoch %d/%d  train loss %.4f  val Dice %.4f  %.1f img/s  %.1f s%s%s\n", tag, e.Epoch, e.Epochs,
+			ev.Kind, ev.Epoch, ev.Epochs, ev.ETA = progress.RunEpoch, e.Epoch, e.Epochs, e.ETA
+			ev.Line = fmt.Sprintf("%s epoch %d/%d  train loss %.4f  val Dice %.4f  %.1f img/s  %.1f s%s%s", tag, e.Epoch, e.Epochs,
 				r.TrainLoss, r.ValDice, r.ImagesPerSecond, r.Seconds, eta("  ETA %s", e.ETA), eta(" (zoo %s)", e.ZooETA))
 		case "skip":
-			fmt.Fprintf(w, "%s: kept from an earlier run: %s\n", tag, rowLine(e.Row))
+			ev.Kind, ev.Line = progress.RunEnded, fmt.Sprintf("%s: kept from an earlier run: %s", tag, rowLine(e.Row))
 		case "row":
-			fmt.Fprintf(w, "%s: %s%s\n", tag, rowLine(e.Row), eta(" (zoo ETA %s)", e.ZooETA))
+			ev.Kind, ev.Line = progress.RunEnded, fmt.Sprintf("%s: %s%s", tag, rowLine(e.Row), eta(" (zoo ETA %s)", e.ZooETA))
 		case "info":
+			ev.Line = "zoo: " + e.Message
 			if e.Model != "" {
-				fmt.Fprintf(w, "%s: %s\n", tag, e.Message)
-			} else {
-				fmt.Fprintf(w, "zoo: %s\n", e.Message)
+				ev.Line = tag + ": " + e.Message
 			}
 		case "done":
-			fmt.Fprintf(c.App.Writer, "zoo: %s: %s, %s\n", e.Message, filepath.Join(out, zoo.MarkdownFile), filepath.Join(out, zoo.JSONFile))
+			runs.Close() // the summary on a clean line
+			fmt.Fprintf(stdout, "zoo: %s: %s, %s\n", e.Message, filepath.Join(out, zoo.MarkdownFile), filepath.Join(out, zoo.JSONFile))
+			return
+		default:
+			return
 		}
+		runs.Show(ev)
 	}
+}
+
+// jsonLines encodes each event as one JSON line on w (--json).
+func jsonLines[E any](w io.Writer) func(E) {
+	enc := json.NewEncoder(w)
+	return func(e E) { _ = enc.Encode(e) }
 }
 
 // rowLine is a row in one line: its status, scores, time and memory.

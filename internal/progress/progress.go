@@ -76,8 +76,6 @@ func New(w io.Writer, opts ...Option) *Bars {
 	return b
 }
 
-// Stderr is New(os.Stderr).
-func Stderr() *Bars { return New(os.Stderr) }
 
 // Terminal reports whether b draws bars.
 func (b *Bars) Terminal() bool { return b != nil && b.tty }
