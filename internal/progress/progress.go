@@ -76,7 +76,6 @@ func New(w io.Writer, opts ...Option) *Bars {
 	return b
 }
 
-
 // Terminal reports whether b draws bars.
 func (b *Bars) Terminal() bool { return b != nil && b.tty }
 
