@@ -258,11 +258,9 @@ func resizeLabels(src []int64, w, h, ow, oh int) *data.Mask {
 	return m
 }
 
-// IsVolume reports whether path is a NIfTI file (predicted as a volume).
-func IsVolume(path string) bool {
-	l := strings.ToLower(path)
-	return strings.HasSuffix(l, ".nii") || strings.HasSuffix(l, ".nii.gz")
-}
+// IsVolume reports whether path is a NIfTI, NRRD or MetaImage file
+// (predicted as a volume).
+func IsVolume(path string) bool { return data.IsVolumeFormat(data.FormatOf(path)) }
 
 // File predicts one input file and writes the result to out, in the
 // format out's extension names: a NIfTI input gives a NIfTI label volume
@@ -291,16 +289,15 @@ func (p *Predictor) File(in, out string) error {
 }
 
 // CheckOutput reports whether File can write the prediction of in to out:
-// NIfTI to .nii or .nii.gz, any other image to .png or .npy.
+// a volume (NIfTI, NRRD, MetaImage) to .nii, .nii.gz, .nrrd or .mha, any
+// other image to .png or .npy.
 func CheckOutput(in, out string) error {
 	l := strings.ToLower(out)
 	switch {
-	case IsVolume(in) && !IsVolume(out):
-		return fmt.Errorf("infer: %s is NIfTI, so its labels are a NIfTI volume: the output %s must end in .nii or .nii.gz", in, out)
 	case IsVolume(in):
-		return nil
+		return volumeOutput(out) // NIfTI, NRRD or MetaImage
 	case IsVolume(out):
-		return fmt.Errorf("infer: the output %s is NIfTI, but the input %s is not (a NIfTI mask takes its grid from a NIfTI input): write .png or .npy", out, in)
+		return fmt.Errorf("infer: the output %s is a volume, but the input %s is not (a label volume takes its grid from a volume input): write .png or .npy", out, in)
 	case strings.HasSuffix(l, ".png"), strings.HasSuffix(l, ".npy"):
 		return nil
 	}

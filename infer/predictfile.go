@@ -118,7 +118,7 @@ func (p *Predictor) framed(imgs []image.Image, o Options) ([]*data.Mask, error) 
 // volumeNative predicts every native axial slice of a volume with the
 // sliding window, the windows of all slices batched together.
 func (p *Predictor) volumeNative(in, out, probs string, o Options) error {
-	v, err := nifti.ReadFile(in)
+	v, err := data.ReadVolume(in)
 	if err != nil {
 		return err
 	}
