@@ -45,7 +45,8 @@ test-go:
 
 # The race detector where goroutines meet tensors: torch/... (scopes, NoGrad
 # per goroutine, concurrent inference, Free racing Scope.Close), data/... (the
-# parallel loader), infer/... (the Predictor from many goroutines), in full.
+# parallel loader), infer/... (the Predictor from many goroutines),
+# internal/progress (mpb's goroutines against the callers'), in full.
 # cgo and -race work together on libtorch (the race build recompiles the
 # shim). The models tests take as long under -race as without (the time is in
 # libtorch: 271 s against 268 s for the whole package at 00fa663), so only a
@@ -53,7 +54,7 @@ test-go:
 # and training-step leak checks (frames, scopes and the GC safety net's
 # cleanup goroutine), the model file and the STN: about 30 s. It fails if
 # RACE_RUN stops matching any test in ./models.
-RACE_PKGS ?= ./torch/... ./data/... ./infer/...
+RACE_PKGS ?= ./torch/... ./data/... ./infer/... ./internal/progress/
 RACE_RUN ?= UnscopedForward|TrainingStep|SaveLoadRoundTrip|STN
 test-race:
 	$(GO) test -race -count=1 -timeout 30m $(RACE_PKGS)

@@ -13,7 +13,7 @@ import (
 	"github.com/jmedseg/jmedseg/internal/progress"
 )
 
-var imageExts = []string{".png", ".jpg", ".jpeg", ".npy", ".nii", ".nii.gz", ".dcm"}
+var imageExts = []string{".png", ".jpg", ".jpeg", ".npy", ".nii", ".nii.gz", ".dcm", ".nrrd", ".nhdr", ".mha", ".mhd"}
 
 func hasImageExt(name string) bool {
 	l := strings.ToLower(name)
@@ -30,7 +30,7 @@ func hasImageExt(name string) bool {
 // extension.
 func maskName(name, format string) string {
 	if infer.IsVolume(name) {
-		return name
+		return infer.LabelVolumeName(name)
 	}
 	return strings.TrimSuffix(name, filepath.Ext(name)) + "." + format
 }
@@ -59,7 +59,7 @@ func predictCommand() *cli.Command {
 		Flags: withCommon(
 			&cli.StringFlag{Name: "checkpoint", Required: true, Usage: "model checkpoint"},
 			&cli.StringFlag{Name: "input", Required: true, Usage: "PNG, JPEG, NPY, NIfTI or DICOM file, or a directory (multi-channel models: nnU-Net cases, ID_0000.png, ID_0001.png, ...)"},
-			&cli.StringFlag{Name: "output", Required: true, Usage: "output file (.png, .npy; .nii/.nii.gz for NIfTI inputs), or a directory"},
+			&cli.StringFlag{Name: "output", Required: true, Usage: "output file (.png, .npy; .nii/.nii.gz/.nrrd/.mha for volume inputs), or a directory"},
 			&cli.StringFlag{Name: "format", Value: "png", Usage: "mask format for 2D inputs: png or npy (a file --output's extension must agree)"},
 			&cli.BoolFlag{Name: "sliding-window", Usage: "predict at the image's own resolution with Gaussian-weighted windows of the model's input size (volumes: on their native axial slices)"},
 			&cli.Float64Flag{Name: "overlap", Value: 0.5, Usage: "fraction of a window its neighbours overlap, 0 to <1 (with --sliding-window)"},

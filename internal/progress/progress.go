@@ -240,8 +240,8 @@ func (b *Bar) SetStatus(status string) {
 	if b == nil {
 		return
 	}
-	if status != "" {
-		status = " " + status
+	if status = strings.TrimLeft(status, " "); status != "" {
+		status = " " + status // one space after the counters
 	}
 	b.mu.Lock()
 	b.status = status
