@@ -2,7 +2,11 @@
 // side by side on the same libtorch, with the same threads, batch, size and
 // width, and writes the comparison as markdown and JSON.
 //
-//	go run ./bench/cmd/benchcmp [-plan default|quick] [-reps N] [-only REGEXP] [-out bench/results] [-name cpu]
+//	go run ./bench/cmd/benchcmp [-plan default|quick|perf|gpu|zoo|cost] [-reps N] [-only REGEXP] [-width N] [-tricks] [-out bench/results] [-name cpu]
+//
+// -plan cost is the cost curve: unet at 128², 256² and 512², batch 1 to
+// 16, both modes; besides the table it writes NAME-{train,infer}-{seconds,peak}.png
+// (NAME defaults to cost) with a line per side and size against the batch.
 //
 // Every (row, mode, side, repetition) runs in its own process, so the peak
 // resident memory (VmHWM) is that configuration's alone. OMP_NUM_THREADS and
@@ -86,12 +90,34 @@ var plans = map[string][]row{
 		{"unet", 8, 256, 64, 4, 10, 3},
 		{"deeplab", 8, 256, 64, 4, 10, 3},
 	},
+	// cost: the cost curve (costPlan).
+	"cost": costPlan(),
 	"quick": {
 		{"unet", 2, 64, 16, 1, 5, 2},
 		{"attunet", 2, 64, 16, 1, 5, 2},
 		{"deeplab", 2, 64, 8, 1, 5, 2},
 		{"setr", 2, 64, 128, 1, 5, 2},
 	},
+}
+
+// costPlan is unet at its reference width at 128², 256² and 512², batch 1,
+// 2, 4, 8 and 16, both cores, with fewer steps as a step gets dearer: step
+// time and peak memory against batch and size.
+func costPlan() []row {
+	var out []row
+	for _, size := range []int{128, 256, 512} {
+		for _, b := range []int{1, 2, 4, 8, 16} {
+			steps, warmup := 5, 2
+			switch work := b * size * size / (128 * 128); {
+			case work >= 64:
+				steps, warmup = 2, 1
+			case work >= 8:
+				steps, warmup = 3, 1
+			}
+			out = append(out, row{"unet", b, size, 64, 2, steps, warmup})
+		}
+	}
+	return out
 }
 
 // zooPlan is a row for every registered model at a quarter of its
@@ -127,6 +153,7 @@ type run struct {
 	PeakRSS    int64     `json:"peak_rss_bytes"`
 	Steps      []float64 `json:"step_seconds"`
 	Libtorch   string    `json:"libtorch"`
+	Build      float64   `json:"engine_build_seconds"`
 }
 
 // side is one side's result for one mode: medians over repetitions.
@@ -136,7 +163,10 @@ type side struct {
 	Params   int64     `json:"params"`
 	Runs     []float64 `json:"run_medians"`
 	PeakRuns []float64 `json:"run_peaks_mib"`
-	Error    string    `json:"error,omitempty"`
+	// Build is the median build time of an engine (Go --engine jit,
+	// PyTorch --ofi): trace, freeze, optimise, first run.
+	Build float64 `json:"engine_build_seconds,omitempty"`
+	Error string  `json:"error,omitempty"`
 }
 
 // result is one row of the table.
@@ -182,8 +212,9 @@ func main() {
 	python := flag.String("python", "/usr/bin/python3", "the Python with PyTorch on the same libtorch")
 	script := flag.String("script", "bench/bench.py", "the PyTorch twin of jmedseg bench")
 	out := flag.String("out", "bench/results", "output folder")
-	name := flag.String("name", "cpu", "result name: OUT/NAME.md, OUT/NAME.json, OUT/raw/NAME/")
-	planName := flag.String("plan", "default", "rows to run: default, quick, perf (unet and deeplab, batch 1 and 8), gpu (for -device cuda) or zoo (every registered model)")
+	name := flag.String("name", "cpu", "result name: OUT/NAME.md, OUT/NAME.json, OUT/raw/NAME/ (plan cost: cost unless given)")
+	planName := flag.String("plan", "default", "rows to run: default, quick, perf (unet and deeplab, batch 1 and 8), gpu (for -device cuda), zoo (every registered model) or cost (unet at 128², 256², 512², batch 1 to 16, with figures)")
+	width := flag.Int64("width", 0, "run every row at this model width (0: the plan's), for a quick try of a plan")
 	reps := flag.Int("reps", 1, "processes per side, mode and row (median reported)")
 	only := flag.String("only", "", "run only rows whose key (model-bB-sS-wW-tT) matches this regexp")
 	device := flag.String("device", "cpu", "cpu or cuda, for both sides")
@@ -193,6 +224,20 @@ func main() {
 	plan, ok := plans[*planName]
 	if !ok {
 		log.Fatalf("unknown plan %q", *planName)
+	}
+	if *width < 0 {
+		log.Fatalf("-width %d: want 0 (the plan's) or more", *width)
+	}
+	if *width > 0 {
+		plan = append([]row(nil), plan...)
+		for i := range plan {
+			plan[i].Width = *width
+		}
+	}
+	nameSet := false
+	flag.Visit(func(f *flag.Flag) { nameSet = nameSet || f.Name == "name" })
+	if *planName == "cost" && !nameSet {
+		*name = "cost"
 	}
 	var re *regexp.Regexp
 	if *only != "" {
@@ -218,7 +263,7 @@ func main() {
 		}
 		res := &result{row: r, Modes: map[string]*pair{}}
 		for _, mode := range []string{"train", "infer"} {
-			if mode == "train" && r.Batch < 2 {
+			if spec, _ := models.Lookup(r.Model); mode == "train" && int64(r.Batch) < max(spec.MinTrainBatch, 1) {
 				// Batch statistics of one image: PyTorch refuses a 1×1
 				// map (deeplab's image pooling), so no training row.
 				continue
@@ -350,6 +395,10 @@ func trickSets(device string) []trick {
 	ts := []trick{
 		{Name: "fused", Train: [2][]string{{"--foreach"}, {"--foreach"}}, Infer: [2][]string{{"--fuse"}, {"--freeze"}}},
 		{Name: "channels-last", Train: [2][]string{{"--channels-last"}, {"--channels-last"}}, Infer: [2][]string{{"--channels-last"}, {"--channels-last"}}},
+		// jit: the Go forward's trace, frozen and optimised for inference
+		// (--engine jit), against torch.jit.optimize_for_inference of
+		// torch.jit.freeze of the trace (bench.py --ofi).
+		{Name: "jit", Infer: [2][]string{{"--engine", "jit"}, {"--ofi"}}},
 		{Name: "bf16", Train: [2][]string{{"--amp", "bf16"}, {"--amp", "bf16"}}, Infer: [2][]string{{"--amp", "bf16", "--fuse"}, {"--amp", "bf16"}}},
 	}
 	if device == "cuda" {
@@ -426,13 +475,18 @@ func summarise(runs []run, err error) side {
 	if err != nil {
 		s.Error = err.Error()
 	}
+	var builds []float64
 	for _, r := range runs {
+		if r.Build > 0 {
+			builds = append(builds, r.Build)
+		}
 		s.Runs = append(s.Runs, r.StepMedian)
 		s.PeakRuns = append(s.PeakRuns, mib(r.PeakRSS))
 		s.Params = r.Params
 	}
 	s.Seconds = median(s.Runs)
 	s.PeakMiB = median(s.PeakRuns)
+	s.Build = median(builds)
 	return s
 }
 
@@ -502,6 +556,15 @@ func write(dir, name string, rep *report) error {
 	if len(rep.Tricks) > 0 {
 		writeTricks(&b, rep)
 	}
+	if rep.Plan == "cost" {
+		figs, err := writeCost(&b, dir, name, rep)
+		if err != nil {
+			return err
+		}
+		for _, f := range figs {
+			fmt.Fprintf(&b, "\n![%s](%s)\n", strings.TrimSuffix(f, ".png"), f)
+		}
+	}
 	return os.WriteFile(filepath.Join(dir, name+".md"), []byte(b.String()), 0o644)
 }
 
@@ -511,7 +574,8 @@ func write(dir, name string, rep *report) error {
 func writeTricks(b *strings.Builder, rep *report) {
 	b.WriteString("\nTricks: seconds per step; in brackets Go / PyTorch eager, then Go / PyTorch with the same trick " +
 		"(fused: inference BatchNorm folding against torch.jit.freeze, training the multi-tensor Adam against " +
-		"Adam(foreach=True); bf16 inference is fused too; flags of each side in the JSON).\n\n")
+		"Adam(foreach=True); jit: the optimised trace (--engine jit) against torch.jit.optimize_for_inference(torch.jit.freeze(trace)), " +
+		"inference only, the build not timed; bf16 inference is fused too; flags of each side in the JSON).\n\n")
 	b.WriteString("| model | batch | size | mode | PyTorch eager s | Go plain s |")
 	sep := "|---|---:|---:|---|---:|---:|"
 	for _, t := range rep.Tricks {
