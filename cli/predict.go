@@ -69,6 +69,7 @@ func predictCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-fuse", Usage: "keep the BatchNorms (by default each one after a convolution is folded into it at load: same masks, faster)"},
 			&cli.BoolFlag{Name: "channels-last", Usage: "run the model in channels-last (NHWC) memory format (faster for some models; see README, Performance)"},
 			&cli.StringFlag{Name: "amp", Usage: "mixed precision: bf16 (CPU or CUDA) or fp16 (CUDA)"},
+			&cli.StringFlag{Name: "engine", Value: "eager", Usage: "eager (the Go forward) or jit (the forward traced, frozen and optimised for inference per input shape; a few forwards' build on each shape's first call; see README, Performance)"},
 			&cli.StringFlag{Name: "probabilities", Usage: "also write class probabilities: a .npy file (.nii/.nii.gz for a volume), or a directory for a directory --input"},
 		),
 		Action: func(c *cli.Context) error {
@@ -110,8 +111,11 @@ func predictCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if err := infer.CheckEngine(c.String("engine"), c.String("amp")); err != nil {
+				return fmt.Errorf("predict: --engine: %w", err)
+			}
 			p, err := infer.NewPredictorWith(c.String("checkpoint"), dev,
-				infer.LoadOptions{NoFuse: c.Bool("no-fuse"), ChannelsLast: c.Bool("channels-last"), AMP: c.String("amp")})
+				infer.LoadOptions{NoFuse: c.Bool("no-fuse"), ChannelsLast: c.Bool("channels-last"), AMP: c.String("amp"), Engine: c.String("engine")})
 			if err != nil {
 				return err
 			}
