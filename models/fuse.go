@@ -16,9 +16,11 @@ import (
 //
 // The pairs folded are those whose order the module tree proves: two
 // neighbours of an nn.Sequential (its Forward hands the convolution's
-// output to the BatchNorm alone) and block.ConvNormAct's Conv and Norm.
-// Pairs a model applies in its own Forward are left as they are, as are
-// modules registered in more than one place. The fused model is for
+// output to the BatchNorm alone), block.ConvNormAct's Conv and Norm, and
+// the pairs nn.PairFolders name (ResNet blocks and stems, ASPP, LinkNet's
+// decoder, deeplab's decoder). Other pairs a model applies in its own
+// Forward are left as they are, as are modules registered in more than one
+// place (resunet registers its backbone's layers twice). The fused model is for
 // inference only: in training mode a folded BatchNorm returns an error, and
 // its state dict holds the folded weights (save the model before fusing).
 func Fuse(m nn.Module) (nn.FuseReport, error) {
@@ -27,13 +29,19 @@ func Fuse(m nn.Module) (nn.FuseReport, error) {
 		return rep, fmt.Errorf("models: %w", err)
 	}
 	uses, params := nn.Uses(m), nn.ParamOwners(m)
+	paths := map[*nn.BatchNorm]string{} // reported by the BatchNorm's path
+	for _, nm := range m.NamedModules() {
+		if bn, ok := nm.Node.(*nn.BatchNorm); ok {
+			paths[bn] = nm.Name
+		}
+	}
 	for _, nm := range m.NamedModules() {
 		c, ok := nm.Node.(*block.ConvNormAct)
 		if !ok || c.Conv == nil {
 			continue
 		}
 		if bn, ok := c.Norm.(*nn.BatchNorm); ok {
-			path := nm.Name + ".norm"
+			path := paths[bn]
 			if ok, why := nn.Foldable(uses, params, c.Conv, bn); !ok {
 				rep.Skipped = append(rep.Skipped, path+": "+why)
 			} else {
@@ -54,4 +62,14 @@ func Fuse(m nn.Module) (nn.FuseReport, error) {
 		}
 	}
 	return rep, nil
+}
+
+// FoldPairs implements nn.PairFolder: conv1→bn1 on the low-level features
+// (last_conv is an nn.Sequential, which the tree pass folds).
+func (d *deeplabDecoder) FoldPairs(fold func(*nn.Conv2d, nn.Module) nn.Module) error {
+	if d.conv1 == nil {
+		return d.Err()
+	}
+	d.bn1 = fold(d.conv1, d.bn1)
+	return nil
 }

@@ -43,6 +43,14 @@ func randomiseBatchNorms(t *testing.T, m nn.Module) int {
 // magnitude (at least 1): float32 round-off through a whole network.
 const fuseTol = 1e-5
 
+// foldsEvery lists models whose every BatchNorm follows a convolution the
+// fusion pass can see (Sequentials, ConvNormAct, nn.PairFolders): a
+// regression in those paths shows as a count below the total.
+var foldsEvery = map[string]bool{
+	"attunet": true, "danet": true, "deeplab": true, "hardalter": true, "hardnet": true, "ocnet": true, "ocrnet": true,
+	"pspnet": true, "scseunet": true, "setr": true, "u2net": true, "u2netp": true, "unet": true, "unetpp": true, "unetppbig": true,
+}
+
 // Every registered model, fused, gives its unfused evaluation-mode outputs
 // to fuseTol at its test width and smallest input.
 func TestFuseEveryModel(t *testing.T) {
@@ -79,6 +87,9 @@ func TestFuseEveryModel(t *testing.T) {
 				worst = math.Max(worst, math.Abs(float64(got[i]-ref[i])))
 			}
 			assert.LessOrEqual(t, worst/scale, fuseTol, "largest difference %g at output scale %g", worst, scale)
+			if foldsEvery[name] {
+				assert.Len(t, rep.Folded, bns, "every BatchNorm folds")
+			}
 			t.Logf("%s: %d of %d BatchNorms folded, %d ReLUs in place, %d pairs skipped; worst difference %.3g (scale %.3g)",
 				name, len(rep.Folded), bns, rep.InPlace, len(rep.Skipped), worst, scale)
 			for _, sk := range rep.Skipped {

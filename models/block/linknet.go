@@ -40,6 +40,16 @@ func NewLinkNetDecoder(in, filters int64) *LinkNetDecoder {
 	return d
 }
 
+// FoldPairs implements nn.PairFolder: conv1→norm1 and conv3→norm3 (norm2
+// follows a transposed convolution, which FoldBatchNorm does not take).
+func (d *LinkNetDecoder) FoldPairs(fold func(*nn.Conv2d, nn.Module) nn.Module) error {
+	if d.conv1 == nil {
+		return d.Err()
+	}
+	d.norm1, d.norm3 = fold(d.conv1, d.norm1), fold(d.conv3, d.norm3)
+	return nil
+}
+
 // Forward implements nn.Module.
 func (d *LinkNetDecoder) Forward(x *torch.Tensor) *torch.Tensor {
 	if d.conv1 == nil {

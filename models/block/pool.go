@@ -43,6 +43,16 @@ func NewASPP(in, out int64, rates [3]int64) *ASPP {
 	return a
 }
 
+// FoldPairs implements nn.PairFolder: conv1→bn1 (the branches are
+// nn.Sequentials, which the tree pass folds).
+func (a *ASPP) FoldPairs(fold func(*nn.Conv2d, nn.Module) nn.Module) error {
+	if a.conv1 == nil {
+		return a.Err()
+	}
+	a.bn1 = fold(a.conv1, a.bn1)
+	return nil
+}
+
 // Forward implements nn.Module.
 func (a *ASPP) Forward(x *torch.Tensor) *torch.Tensor {
 	if a.conv1 == nil {

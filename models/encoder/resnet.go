@@ -99,6 +99,17 @@ func downsample(b *nn.Base, in, out, stride int64, norm block.NormFunc) *nn.Sequ
 
 func (k *Bottleneck) expansion() int64 { return 4 }
 
+// FoldPairs implements nn.PairFolder: each convolution's output goes to its
+// norm alone (conv1→bn1, conv2→bn2, conv3→bn3); the downsample is an
+// nn.Sequential, which the tree pass folds.
+func (k *Bottleneck) FoldPairs(fold func(*nn.Conv2d, nn.Module) nn.Module) error {
+	if k.conv1 == nil {
+		return k.Err()
+	}
+	k.bn1, k.bn2, k.bn3 = fold(k.conv1, k.bn1), fold(k.conv2, k.bn2), fold(k.conv3, k.bn3)
+	return nil
+}
+
 // Forward implements nn.Module.
 func (k *Bottleneck) Forward(x *torch.Tensor) *torch.Tensor {
 	if k.conv1 == nil {
@@ -155,6 +166,15 @@ func NewBasicBlock(in, planes, stride, dilation int64, norm block.NormFunc) *Bas
 }
 
 func (k *BasicBlock) expansion() int64 { return 1 }
+
+// FoldPairs implements nn.PairFolder (conv1→bn1, conv2→bn2).
+func (k *BasicBlock) FoldPairs(fold func(*nn.Conv2d, nn.Module) nn.Module) error {
+	if k.conv1 == nil {
+		return k.Err()
+	}
+	k.bn1, k.bn2 = fold(k.conv1, k.bn1), fold(k.conv2, k.bn2)
+	return nil
+}
 
 // Forward implements nn.Module.
 func (k *BasicBlock) Forward(x *torch.Tensor) *torch.Tensor {
@@ -403,6 +423,28 @@ func (r *ResNet) Split(x *torch.Tensor) []*torch.Tensor {
 		}
 		return out
 	})
+}
+
+// FoldPairs implements nn.PairFolder for the stem, which stemForward
+// applies in order: a convolution followed by its norm (StemStandard's and
+// StemDeepFlat's conv→bn, StemDeepNorm's deep Sequential, whose last
+// module is a convolution, → bn1). The deep stem's inner pairs are an
+// nn.Sequential's, which the tree pass folds. A model that registers the
+// stem's parts elsewhere too (Parts) shares them, and Foldable refuses.
+func (r *ResNet) FoldPairs(fold func(*nn.Conv2d, nn.Module) nn.Module) error {
+	if r.maxpool == nil {
+		return r.Err()
+	}
+	for i := 1; i < len(r.stem); i++ {
+		conv, ok := r.stem[i-1].(*nn.Conv2d)
+		if s, isSeq := r.stem[i-1].(*nn.Sequential); isSeq && s.Len() > 0 {
+			conv, ok = s.At(s.Len() - 1).(*nn.Conv2d)
+		}
+		if ok {
+			r.stem[i] = fold(conv, r.stem[i])
+		}
+	}
+	return nil
 }
 
 func (r *ResNet) stemForward(x *torch.Tensor) *torch.Tensor {

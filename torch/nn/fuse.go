@@ -207,7 +207,14 @@ func FuseSequentials(root Node) (FuseReport, error) {
 		return rep, fmt.Errorf("nn: Fuse: the model is in training mode (call Eval first)")
 	}
 	uses, params := Uses(root), ParamOwners(root)
-	for _, nm := range root.NamedModules() {
+	// A PairFolder's pairs are reported by their BatchNorm's path.
+	paths := map[*Base]string{}
+	// The root too: a ResNet or a Sequential may be the whole model.
+	mods := append([]NamedModule{{Name: "", Node: root}}, root.NamedModules()...)
+	for _, nm := range mods {
+		paths[nm.Node.base()] = nm.Name
+	}
+	for _, nm := range mods {
 		if pf, ok := nm.Node.(PairFolder); ok {
 			var ferr error
 			err := pf.FoldPairs(func(conv *Conv2d, norm Module) Module {
@@ -215,14 +222,19 @@ func FuseSequentials(root Node) (FuseReport, error) {
 				if !ok || ferr != nil {
 					return norm
 				}
+				path := paths[&bn.Base]
+				if path == "" {
+					path = nm.Name
+				}
 				if ok, why := Foldable(uses, params, conv, bn); !ok {
-					rep.Skipped = append(rep.Skipped, nm.Name+": "+why)
+					rep.Skipped = append(rep.Skipped, path+": "+why)
 					return norm
 				}
 				if ferr = FoldBatchNorm(conv, bn); ferr != nil {
+					ferr = fmt.Errorf("%s: %w", path, ferr)
 					return norm
 				}
-				rep.Folded = append(rep.Folded, nm.Name)
+				rep.Folded = append(rep.Folded, path)
 				return &FoldedBatchNorm{BN: bn}
 			})
 			if err = errors.Join(ferr, err); err != nil {
