@@ -3,6 +3,7 @@ package infer_test
 import (
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -222,7 +223,8 @@ func TestJITErrorsAndCache(t *testing.T) {
 }
 
 // A Predictor with the jit engine predicts what the eager one does: plain
-// logits, and a sliding window with TTA (window batches of two shapes).
+// logits, a sliding window with TTA (window batches of two shapes), and
+// from several goroutines at once.
 func TestPredictorJITEngine(t *testing.T) {
 	path := modelFile(t, models.DefaultNormalization())
 	imgs := images(3)
@@ -249,6 +251,30 @@ func TestPredictorJITEngine(t *testing.T) {
 	require.NoError(t, err)
 	rel, _ := relDiff(pj.Probs.Data, pe.Probs.Data)
 	assert.LessOrEqual(t, rel, jitTol)
+
+	// Concurrent calls on a fresh engine: one goroutine builds each shape,
+	// the others wait for it; all get the eager logits.
+	jc, err := infer.NewPredictorWith(path, torch.CPU, infer.LoadOptions{Engine: "jit"})
+	require.NoError(t, err)
+	defer jc.Close()
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	rels := make([]float64, 4)
+	for g := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ls, err := jc.Logits(imgs[:1+g%2])
+			if errs[g] = err; err == nil {
+				rels[g], _ = relDiff(ls[0].Data, a[0].Data)
+			}
+		}()
+	}
+	wg.Wait()
+	for g := range errs {
+		require.NoError(t, errs[g], "goroutine %d", g)
+		assert.LessOrEqual(t, rels[g], jitTol, "goroutine %d", g)
+	}
 
 	_, err = infer.NewPredictorWith(path, torch.CPU, infer.LoadOptions{Engine: "jit", AMP: "bf16"})
 	assert.ErrorContains(t, err, "does not combine with amp")
