@@ -56,6 +56,10 @@ func writeCost(b *strings.Builder, dir, name string, rep *report) ([]string, err
 					b.WriteString(" – |")
 					continue
 				}
+				if why, ok := strings.CutPrefix(p.Go.Error, notRun+": "); ok {
+					fmt.Fprintf(b, " not run: %s |", why)
+					continue
+				}
 				fmt.Fprintf(b, " %s / %s s, %s / %s MiB |", secs(p.Go), secs(p.PyTorch), peak(p.Go), peak(p.PyTorch))
 			}
 			b.WriteString("\n")

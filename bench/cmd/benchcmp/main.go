@@ -2,7 +2,7 @@
 // side by side on the same libtorch, with the same threads, batch, size and
 // width, and writes the comparison as markdown and JSON.
 //
-//	go run ./bench/cmd/benchcmp [-plan default|quick|perf|gpu|zoo|cost] [-reps N] [-only REGEXP] [-width N] [-tricks] [-out bench/results] [-name cpu]
+//	go run ./bench/cmd/benchcmp [-plan default|quick|perf|gpu|zoo|cost] [-reps N] [-only REGEXP] [-width N] [-mem-budget MiB] [-tricks] [-out bench/results] [-name cpu]
 //
 // -plan cost is the cost curve: unet at 128², 256² and 512², batch 1 to
 // 16, both modes; besides the table it writes NAME-{train,infer}-{seconds,peak}.png
@@ -216,6 +216,7 @@ func main() {
 	planName := flag.String("plan", "default", "rows to run: default, quick, perf (unet and deeplab, batch 1 and 8), gpu (for -device cuda), zoo (every registered model) or cost (unet at 128², 256², 512², batch 1 to 16, with figures)")
 	width := flag.Int64("width", 0, "run every row at this model width (0: the plan's), for a quick try of a plan")
 	reps := flag.Int("reps", 1, "processes per side, mode and row (median reported)")
+	memBudget := flag.Float64("mem-budget", 0, "skip a row whose peak memory, scaled from a smaller batch of the same size, would exceed this many MiB (0: two thirds of the machine's memory)")
 	only := flag.String("only", "", "run only rows whose key (model-bB-sS-wW-tT) matches this regexp")
 	device := flag.String("device", "cpu", "cpu or cuda, for both sides")
 	withTricks := flag.Bool("tricks", false, "also time each trick (fused, channels-last, bf16; on CUDA graphs and fp16) against PyTorch eager and PyTorch with its counterpart")
@@ -257,6 +258,11 @@ func main() {
 		tricks = trickSets(*device)
 		rep.Tricks = tricks
 	}
+	budget := *memBudget
+	if budget == 0 {
+		budget = memBudgetMiB()
+	}
+	peaks := map[string]measuredPeak{}
 	for _, r := range plan {
 		if re != nil && !re.MatchString(r.key()) {
 			continue
@@ -268,7 +274,19 @@ func main() {
 				// map (deeplab's image pooling), so no training row.
 				continue
 			}
+			pk := peakKey(r, mode)
+			if est, ok := peaks[pk].estimate(r.Batch); ok && budget > 0 && est > budget {
+				// Peak memory grows with the batch: a row that would not
+				// fit is reported, not run into the OOM killer.
+				why := fmt.Sprintf("not run: an estimated %.1f GiB (batch %d peaked %.0f MiB) is over the %.1f GiB budget", est/1024, peaks[pk].batch, peaks[pk].mib, budget/1024)
+				log.Printf("%s %s: %s", r.key(), mode, why)
+				res.Modes[mode] = &pair{Go: side{Error: why}, PyTorch: side{Error: why}}
+				continue
+			}
 			p := measure(r, mode, nil, nil)
+			if m := max(p.Go.PeakMiB, p.PyTorch.PeakMiB); m > 0 {
+				peaks[pk] = measuredPeak{batch: r.Batch, mib: m}
+			}
 			if res.Params == 0 {
 				res.Params = p.Go.Params
 			}
@@ -515,6 +533,41 @@ func machine() string {
 	return fmt.Sprintf("%s, %d cores%s, %s/%s", cpu, runtime.NumCPU(), mem, runtime.GOOS, runtime.GOARCH)
 }
 
+// measuredPeak is the largest peak either side reached at a batch.
+type measuredPeak struct {
+	batch int
+	mib   float64
+}
+
+// estimate scales the peak linearly to another batch (activations grow with
+// it; the weights do not, so this overestimates a little).
+func (m measuredPeak) estimate(batch int) (float64, bool) {
+	if m.batch == 0 || batch <= m.batch {
+		return 0, false
+	}
+	return m.mib * float64(batch) / float64(m.batch), true
+}
+
+func peakKey(r row, mode string) string {
+	return fmt.Sprintf("%s-s%d-w%d-t%d-%s", r.Model, r.Size, r.Width, r.Threads, mode)
+}
+
+// memBudgetMiB is two thirds of the machine's memory (0 if unknown): what
+// one benchmark process may take without pushing the machine into swap.
+func memBudgetMiB() float64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemTotal:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024 * 2 / 3
+		}
+	}
+	return 0
+}
+
 func loadavg() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
@@ -613,7 +666,7 @@ func millions(n int64) string { return fmt.Sprintf("%.2f M", float64(n)/1e6) }
 const notRun = "not run"
 
 func secs(s side) string {
-	if s.Error == notRun {
+	if strings.HasPrefix(s.Error, notRun) {
 		return "–"
 	}
 	if s.Seconds == 0 {
