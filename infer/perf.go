@@ -2,6 +2,7 @@ package infer
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/jmedseg/jmedseg/models"
 	"github.com/jmedseg/jmedseg/torch"
@@ -9,17 +10,23 @@ import (
 )
 
 // LoadOptions make a Predictor faster without changing what it computes
-// beyond float32 round-off (Fuse, ChannelsLast) or, with AMP, within
-// reduced precision. The zero value fuses.
+// beyond float32 round-off (Fuse, ChannelsLast, Layout) or, with AMP,
+// within reduced precision. The zero value fuses and picks the memory
+// layout per input shape (LayoutAuto).
 type LoadOptions struct {
 	// NoFuse keeps the BatchNorms as they are; by default each one that
 	// directly follows a convolution is folded into it once at load
 	// (models.Fuse).
 	NoFuse bool
-	// ChannelsLast runs the model in channels-last (NHWC) memory format.
-	// Measured on this project's CPU (README, Performance) it helps some
-	// models and slows others; off by default.
+	// ChannelsLast runs the model in channels-last (NHWC) memory format,
+	// weights included, whatever Layout says. Measured on this project's
+	// CPU (README, Performance) it helps some models and shapes and slows
+	// others.
 	ChannelsLast bool
+	// Layout is LayoutAuto ("" too: on the CPU, the faster layout per input
+	// shape, timed on its first input), LayoutContiguous or
+	// LayoutChannelsLast.
+	Layout string
 	// AMP is "" (float32), "bf16" (CPU or CUDA) or "fp16" (CUDA): the
 	// forward runs under autocast, the outputs are float32.
 	AMP string
@@ -41,11 +48,19 @@ func (o LoadOptions) apply(m nn.Module, dev torch.Device) (nn.Module, error) {
 			return nil, err
 		}
 	}
-	if o.ChannelsLast {
+	if err := checkLayout(o.Layout); err != nil {
+		return nil, err
+	}
+	switch {
+	case o.ChannelsLast || o.Layout == LayoutChannelsLast:
 		if err := nn.ToMemoryFormat(m, torch.ChannelsLastFormat); err != nil {
 			return nil, err
 		}
 		m = &channelsLast{m}
+	// The jit engine traces the model once: a layout chosen by timing has
+	// no place in a trace.
+	case o.Layout != LayoutContiguous && dev.Type == torch.DeviceCPU && strings.ToLower(o.Engine) != EngineJIT:
+		m = newAutoLayout(m)
 	}
 	if useAMP {
 		m = models.WithAutocast(m, dev, amp)
@@ -68,5 +83,5 @@ func (c *channelsLast) Forward(x *torch.Tensor) *torch.Tensor {
 
 // String describes the options, for logs.
 func (o LoadOptions) String() string {
-	return fmt.Sprintf("fuse=%v channels_last=%v amp=%q engine=%q", !o.NoFuse, o.ChannelsLast, o.AMP, o.Engine)
+	return fmt.Sprintf("fuse=%v channels_last=%v layout=%q amp=%q engine=%q", !o.NoFuse, o.ChannelsLast, o.Layout, o.AMP, o.Engine)
 }

@@ -30,7 +30,7 @@ func TestLoadOptionsKeepResults(t *testing.T) {
 		}
 		return v
 	}
-	plain := logits(infer.LoadOptions{NoFuse: true})
+	plain := logits(infer.LoadOptions{NoFuse: true, Layout: infer.LayoutContiguous})
 	worst := func(got []float32) (float64, float64) {
 		require.Len(t, got, len(plain))
 		d, scale := 0.0, 1.0
@@ -45,7 +45,9 @@ func TestLoadOptionsKeepResults(t *testing.T) {
 		opt  infer.LoadOptions
 		tol  float64
 	}{
-		{"fused (default)", infer.LoadOptions{}, 1e-5},
+		{"fused, layout per shape (default)", infer.LoadOptions{}, 1e-5},
+		{"fused contiguous", infer.LoadOptions{Layout: infer.LayoutContiguous}, 1e-5},
+		{"layout channels-last", infer.LoadOptions{Layout: infer.LayoutChannelsLast}, 1e-5},
 		{"channels-last", infer.LoadOptions{NoFuse: true, ChannelsLast: true}, 1e-5},
 		{"fused channels-last", infer.LoadOptions{ChannelsLast: true}, 1e-5},
 		{"bf16", infer.LoadOptions{AMP: "bf16"}, 0.1}, // 8-bit mantissa through 18 layers
@@ -57,4 +59,6 @@ func TestLoadOptionsKeepResults(t *testing.T) {
 	}
 	_, err := infer.NewPredictorWith(path, torch.CPU, infer.LoadOptions{AMP: "fp16"})
 	require.ErrorContains(t, err, "needs CUDA")
+	_, err = infer.NewPredictorWith(path, torch.CPU, infer.LoadOptions{Layout: "nhwc"})
+	require.ErrorContains(t, err, `layout "nhwc"`)
 }
