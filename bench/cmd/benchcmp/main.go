@@ -2,7 +2,7 @@
 // side by side on the same libtorch, with the same threads, batch, size and
 // width, and writes the comparison as markdown and JSON.
 //
-//	go run ./bench/cmd/benchcmp [-plan default|quick|perf|gpu|zoo|cost] [-reps N] [-only REGEXP] [-width N] [-mem-budget MiB] [-tricks] [-out bench/results] [-name cpu]
+//	go run ./bench/cmd/benchcmp [-plan default|quick|perf|perf512|gpu|zoo|cost] [-modes train,infer] [-trick-names fused,jit] [-reps N] [-only REGEXP] [-width N] [-mem-budget MiB] [-tricks] [-out bench/results] [-name cpu]
 //
 // -plan cost is the cost curve: unet at 128², 256² and 512², batch 1 to
 // 16, both modes; besides the table it writes NAME-{train,infer}-{seconds,peak}.png
@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -89,6 +90,13 @@ var plans = map[string][]row{
 	"gpu": {
 		{"unet", 8, 256, 64, 4, 10, 3},
 		{"deeplab", 8, 256, 64, 4, 10, 3},
+	},
+	// perf512: the inference goal's 512² rows (-modes infer), fewer steps.
+	"perf512": {
+		{"unet", 1, 512, 64, 2, 3, 1},
+		{"unet", 8, 512, 64, 2, 2, 1},
+		{"deeplab", 1, 512, 64, 2, 3, 1},
+		{"deeplab", 8, 512, 64, 2, 2, 1},
 	},
 	// cost: the cost curve (costPlan).
 	"cost": costPlan(),
@@ -219,6 +227,8 @@ func main() {
 	memBudget := flag.Float64("mem-budget", 0, "skip a row whose peak memory, scaled from a smaller batch of the same size, would exceed this many MiB (0: two thirds of the machine's memory)")
 	only := flag.String("only", "", "run only rows whose key (model-bB-sS-wW-tT) matches this regexp")
 	device := flag.String("device", "cpu", "cpu or cuda, for both sides")
+	trickNames := flag.String("trick-names", "", "with -tricks: only these tricks, comma-separated (e.g. fused,jit)")
+	modes := flag.String("modes", "train,infer", "the modes to time, comma-separated")
 	withTricks := flag.Bool("tricks", false, "also time each trick (fused, channels-last, bf16; on CUDA graphs and fp16) against PyTorch eager and PyTorch with its counterpart")
 	flag.Parse()
 	plans["zoo"] = zooPlan()
@@ -256,6 +266,13 @@ func main() {
 	var tricks []trick
 	if *withTricks {
 		tricks = trickSets(*device)
+		if *trickNames != "" {
+			want := strings.Split(*trickNames, ",")
+			tricks = slices.DeleteFunc(tricks, func(t trick) bool { return !slices.Contains(want, t.Name) })
+			if len(tricks) != len(want) {
+				log.Fatalf("-trick-names %q: the tricks are fused, channels-last, jit, bf16 (CUDA: graphs, bf16+graphs, fp16)", *trickNames)
+			}
+		}
 		rep.Tricks = tricks
 	}
 	budget := *memBudget
@@ -269,6 +286,9 @@ func main() {
 		}
 		res := &result{row: r, Modes: map[string]*pair{}}
 		for _, mode := range []string{"train", "infer"} {
+			if !slices.Contains(strings.Split(*modes, ","), mode) {
+				continue
+			}
 			if spec, _ := models.Lookup(r.Model); mode == "train" && int64(r.Batch) < max(spec.MinTrainBatch, 1) {
 				// Batch statistics of one image: PyTorch refuses a 1×1
 				// map (deeplab's image pooling), so no training row.
