@@ -201,10 +201,14 @@ int jp_autocast_enabled(int dev_type) { return autocast_is_enabled(static_cast<a
 // (not thread-local: it is a choice of kernel, not a mode).
 namespace {
 std::atomic<bool> onednn_conv{true};
+// A per-thread override (-1: none, 0: off), for a caller that must see
+// at::conv2d's kernels (a check against a trace) while others run on.
+thread_local int onednn_thread = -1;
 
 bool onednn_applies(const at::Tensor &x, const at::Tensor &w, const c10::optional<at::Tensor> &b,
                     const int64_t *stride, const int64_t *padding, const int64_t *dilation, int64_t groups) {
-  if (!onednn_conv.load(std::memory_order_relaxed) || !at::hasMKLDNN() || !at::globalContext().userEnabledMkldnn())
+  if (onednn_thread == 0 || !onednn_conv.load(std::memory_order_relaxed) || !at::hasMKLDNN() ||
+      !at::globalContext().userEnabledMkldnn())
     return false;
   // Under autocast at::conv2d casts to bfloat16 first; the tracer must
   // record the portable aten::_convolution (an export runs on CUDA too).
@@ -228,6 +232,11 @@ bool onednn_applies(const at::Tensor &x, const at::Tensor &w, const c10::optiona
 void jp_set_onednn_conv(int on) { onednn_conv.store(on != 0, std::memory_order_relaxed); }
 int jp_onednn_conv(void) { return onednn_conv.load(std::memory_order_relaxed) ? 1 : 0; }
 int jp_has_mkldnn(void) { return at::hasMKLDNN() ? 1 : 0; }
+int jp_onednn_conv_thread(int v) {
+  int prev = onednn_thread;
+  onednn_thread = v;
+  return prev;
+}
 
 jt_result jp_conv2d(jt_tensor x, jt_tensor w, jt_tensor b, const int64_t *stride, const int64_t *padding,
                     const int64_t *dilation, int64_t groups, int *used) {

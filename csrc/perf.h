@@ -48,6 +48,9 @@ jt_result jp_conv2d(jt_tensor x, jt_tensor w, jt_tensor b, const int64_t *stride
 void jp_set_onednn_conv(int on);
 int jp_onednn_conv(void);
 int jp_has_mkldnn(void);
+/* Sets the calling thread's override (-1: none, 0: off) and returns the
+ * previous one. */
+int jp_onednn_conv_thread(int v);
 
 /* ---- multi-tensor updates (n tensors per list; in place on xs) ---- */
 jt_error *jp_foreach_mul_scalar_(jt_tensor *xs, int64_t n, double s);

@@ -5,6 +5,8 @@ package torch
 */
 import "C"
 
+import "runtime"
+
 // Conv2dOneDNN is Conv2d, except that a float32 CPU convolution runs
 // libtorch's oneDNN kernel (at::mkldnn_convolution) wherever it applies.
 // at::conv2d (Conv2d) follows PyTorch's heuristic, which gives batch-1
@@ -55,6 +57,21 @@ func SetOneDNNConv(on bool) (was bool) {
 	}
 	C.jp_set_onednn_conv(v)
 	return was
+}
+
+// WithoutOneDNNConv runs f with Conv2dOneDNN equal to Conv2d (PyTorch
+// eager's kernel choice) on the calling goroutine only, locked to its OS
+// thread while f runs (the override is libtorch-thread-local, as NoGrad's
+// mode); other goroutines keep the process-wide setting. For comparisons
+// with what PyTorch computes: where a model is ill-conditioned (an
+// InstanceNorm over a 2×2 map, as r2's deepest level at small inputs),
+// the two kernels' float32 round-off differs visibly in the output.
+func WithoutOneDNNConv(f func()) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	prev := C.jp_onednn_conv_thread(0)
+	defer C.jp_onednn_conv_thread(prev)
+	f()
 }
 
 // OneDNNConv reports whether Conv2dOneDNN may use oneDNN: the switch is on

@@ -139,6 +139,10 @@ func TestConv2dOneDNNFallsBack(t *testing.T) {
 		{"unbatched 3-D input", func() (*torch.Tensor, bool) {
 			return torch.Conv2dKernel(s.Track(x.SqueezeDim(0)), w, nil, one, one, one, 1)
 		}, func() *torch.Tensor { return torch.Conv2d(s.Track(x.SqueezeDim(0)), w, nil, one, one, one, 1) }},
+		{"off on this goroutine", func() (r *torch.Tensor, used bool) {
+			torch.WithoutOneDNNConv(func() { r, used = torch.Conv2dKernel(x, w, nil, one, one, one, 1) })
+			return r, used
+		}, func() *torch.Tensor { return torch.Conv2d(x, w, nil, one, one, one, 1) }},
 		{"switched off", func() (*torch.Tensor, bool) {
 			defer torch.SetOneDNNConv(torch.SetOneDNNConv(false))
 			return torch.Conv2dKernel(x, w, nil, one, one, one, 1)
@@ -182,4 +186,6 @@ func TestConv2dOneDNNFallsBack(t *testing.T) {
 		})
 	}
 	assert.True(t, torch.OneDNNConv(), "the switch is back on")
+	_, used := torch.Conv2dKernel(x, w, nil, one, one, one, 1)
+	assert.True(t, used, "the thread's override is gone")
 }
