@@ -75,6 +75,7 @@ func TestBadFlagValues(t *testing.T) {
 		{"prepare size", []string{"data", "prepare", "--out", filepath.Join(tmp, "ds"), "--size", "0"}, []string{"--size 0"}},
 		{"models classes", []string{"models", "--classes", "0"}, []string{"--classes 0"}},
 		{"predict threads", []string{"predict", "--checkpoint", "x", "--input", "y", "--output", "z", "--threads", "-1"}, []string{"--threads -1"}},
+		{"predict layout", []string{"predict", "--checkpoint", "x", "--input", tmp, "--output", filepath.Join(tmp, "pred"), "--layout", "nhwc"}, []string{`--layout "nhwc"`, "channels_last"}},
 		{"data check threads", []string{"data", "check", tmp, "--threads", "-1"}, []string{"--threads -1"}},
 	}
 	for _, tc := range tests {

@@ -67,7 +67,8 @@ func predictCommand() *cli.Command {
 			&cli.BoolFlag{Name: "tta", Usage: "test-time augmentation: mean of the softmax of the flipped inputs' predictions, flipped back"},
 			&cli.BoolFlag{Name: "largest-component", Usage: "keep each class's largest connected component only"},
 			&cli.BoolFlag{Name: "no-fuse", Usage: "keep the BatchNorms (by default each one after a convolution is folded into it at load: same masks, faster)"},
-			&cli.BoolFlag{Name: "channels-last", Usage: "run the model in channels-last (NHWC) memory format (faster for some models; see README, Performance)"},
+			&cli.BoolFlag{Name: "channels-last", Usage: "run the model in channels-last (NHWC) memory format (the same as --layout channels_last)"},
+			&cli.StringFlag{Name: "layout", Value: "auto", Usage: "memory layout on the CPU: auto (the faster of the two, timed on each input shape's first call), contiguous or channels_last"},
 			&cli.StringFlag{Name: "amp", Usage: "mixed precision: bf16 (CPU or CUDA) or fp16 (CUDA)"},
 			&cli.StringFlag{Name: "engine", Value: "eager", Usage: "eager (the Go forward) or jit (the forward traced, frozen and optimised for inference per input shape; a few forwards' build on each shape's first call; see README, Performance)"},
 			&cli.StringFlag{Name: "probabilities", Usage: "also write class probabilities: a .npy file (.nii/.nii.gz for a volume), or a directory for a directory --input"},
@@ -111,11 +112,14 @@ func predictCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if l := c.String("layout"); l != infer.LayoutAuto && l != infer.LayoutContiguous && l != infer.LayoutChannelsLast {
+				return fmt.Errorf("predict: --layout %q: want %s, %s or %s", l, infer.LayoutAuto, infer.LayoutContiguous, infer.LayoutChannelsLast)
+			}
 			if err := infer.CheckEngine(c.String("engine"), c.String("amp")); err != nil {
 				return fmt.Errorf("predict: --engine: %w", err)
 			}
 			p, err := infer.NewPredictorWith(c.String("checkpoint"), dev,
-				infer.LoadOptions{NoFuse: c.Bool("no-fuse"), ChannelsLast: c.Bool("channels-last"), AMP: c.String("amp"), Engine: c.String("engine")})
+				infer.LoadOptions{NoFuse: c.Bool("no-fuse"), ChannelsLast: c.Bool("channels-last"), Layout: c.String("layout"), AMP: c.String("amp"), Engine: c.String("engine")})
 			if err != nil {
 				return err
 			}
