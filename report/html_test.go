@@ -13,7 +13,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -24,6 +23,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/jmedseg/jmedseg/internal/browsertest"
 
 	"github.com/jmedseg/jmedseg/metric"
 )
@@ -240,20 +241,6 @@ func TestHTMLEmptyRun(t *testing.T) {
 	checkNoNetwork(t, s)
 }
 
-// chromium finds a Chromium to drive as serve's browser test does:
-// $JMEDSEG_CHROMIUM, else Debian's chromium or another Chrome on the PATH.
-func chromium() string {
-	if p := os.Getenv("JMEDSEG_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
 // chromiumRun is a run for the browser: 9 images of 32×32 whose Dice
 // falls as the prediction moves off the truth, one with neither mask (no
 // Dice: sorted last), overlays of the two best and worst, 12 epochs.
@@ -329,13 +316,7 @@ func sortedIDs(images []metric.ImageResult, score func(metric.ImageResult) float
 // JMEDSEG_REPORT_RUN=DIR renders that run's report.json with its curves
 // and overlays instead (the committed testdata/report-page.png).
 func TestHTMLInChromium(t *testing.T) {
-	exe := chromium()
-	if exe == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("no Chromium on this CI machine: scripts/setup.sh installs Debian's chromium")
-		}
-		t.Skip("no Chromium here (scripts/setup.sh installs Debian's chromium)")
-	}
+	bctx, exe := browsertest.Start(t, 1100, 800)
 	dir := t.TempDir()
 	file := filepath.Join(dir, HTMLFile)
 	var r Run
@@ -358,12 +339,6 @@ func TestHTMLInChromium(t *testing.T) {
 	images := r.Tests[0].Metrics.PerImage
 	require.NotEmpty(t, images)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.WindowSize(1100, 800))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	bctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
 	require.NoError(t, chromedp.Do(bctx, chromedp.Navigate("file://"+file)), "starting %s", exe)
 	ctx, cancel := context.WithTimeout(bctx, 60*time.Second)
 	defer cancel()
@@ -451,12 +426,7 @@ func TestHTMLInChromium(t *testing.T) {
 
 	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
-	out := os.Getenv("JMEDSEG_ARTIFACTS")
-	if out == "" {
-		out = filepath.Join("..", "bin", "test-artifacts")
-	}
-	require.NoError(t, os.MkdirAll(out, 0o755))
-	p := filepath.Join(out, "report-page.png")
+	p := filepath.Join(browsertest.ArtifactDir(t), "report-page.png")
 	require.NoError(t, os.WriteFile(p, shot, 0o644))
 	t.Logf("screenshot: %s (%d bytes); Dice ascending: %v", p, len(shot), asc)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,49 +14,19 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jmedseg/jmedseg/internal/browsertest"
 	"github.com/jmedseg/jmedseg/serve"
 	"github.com/jmedseg/jmedseg/torch"
 )
 
-// chromium finds a Chromium to drive: $JMEDSEG_CHROMIUM, else Debian's
-// chromium (scripts/setup.sh installs it) or another Chrome on the PATH.
-func chromium() string {
-	if p := os.Getenv("JMEDSEG_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
-// artifactDir is where the browser test leaves its screenshots:
-// $JMEDSEG_ARTIFACTS, else bin/test-artifacts of the repository.
-func artifactDir(t *testing.T) string {
-	d := os.Getenv("JMEDSEG_ARTIFACTS")
-	if d == "" {
-		d = filepath.Join("..", "bin", "test-artifacts")
-	}
-	require.NoError(t, os.MkdirAll(d, 0o755))
-	return d
-}
-
 // The page in headless Chromium: it lists the model, takes an uploaded
 // image, shows the overlay and a legend whose pixel counts (counted by the
 // page from the mask it shows) equal the API's; then it shows a run's
-// report. Screenshots: serve-page.png and serve-runs.png in artifactDir.
+// report. Screenshots: serve-page.png and serve-runs.png in browsertest.ArtifactDir.
 // JMEDSEG_PAGE_CHECKPOINT and JMEDSEG_PAGE_IMAGE show a real model and
 // image instead of the test's own (the README's screenshot).
 func TestPageInChromium(t *testing.T) {
-	exe := chromium()
-	if exe == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("no Chromium on this CI machine: scripts/setup.sh installs Debian's chromium")
-		}
-		t.Skip("no Chromium here (scripts/setup.sh installs Debian's chromium)")
-	}
+	bctx, exe := browsertest.Start(t, 1200, 720)
 	dir := t.TempDir()
 	ckpt := os.Getenv("JMEDSEG_PAGE_CHECKPOINT")
 	if ckpt == "" {
@@ -88,12 +57,6 @@ func TestPageInChromium(t *testing.T) {
 		want[i] = c.Pixels
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.WindowSize(1200, 720))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	bctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
 	require.NoError(t, chromedp.Do(bctx, chromedp.Navigate(url+"/")), "starting %s", exe)
 	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
 	defer cancel()
@@ -144,7 +107,7 @@ func TestPageInChromium(t *testing.T) {
 	assert.Equal(t, "unet on demo", reportTitle)
 	runsShot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
-	out := artifactDir(t)
+	out := browsertest.ArtifactDir(t)
 	for name, shot := range map[string][]byte{"serve-page.png": page, "serve-runs.png": runsShot} {
 		p := filepath.Join(out, name)
 		require.NoError(t, os.WriteFile(p, shot, 0o644))
