@@ -2,10 +2,10 @@
  * capi_test: every function of the model-level C API (include/jmedseg/jmedseg.h)
  * and every error case, against a model trained by `jmedseg train`.
  *
- *   capi_test CHECKPOINT
+ *   capi_test CHECKPOINT SLICE.png
  *
  * CHECKPOINT is a 1-channel, 2-class model (ctest trains a tiny U-Net on the
- * brain data at 64x64 first). Checks: errors with codes and messages for NULL
+ * brain data at 64x64 first), SLICE.png a held-out slice of that data. Checks: errors with codes and messages for NULL
  * pointers, missing and corrupt files, unknown devices, absent CUDA, channel
  * and size mismatches; jms_predict_u8 equal to jms_preprocess_u8 +
  * jms_predict_f32 + nearest-neighbour resizing; batches equal single calls;
@@ -15,6 +15,7 @@
 #include <jmedseg/jmedseg.h>
 
 #include <math.h>
+#include <png.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +97,38 @@ static uint8_t *make_image(int64_t h, int64_t w, int64_t channels, int seed) {
 
 static jms_model *model;
 static jms_info info;
+
+/* The fixture's held-out brain slice (64x64 grey) as 8-bit samples; a
+   synthetic image need not look like anything the tiny model learned, so
+   only a real slice can show that a prediction is not degenerate. */
+static uint8_t *slice;
+static int64_t slice_h, slice_w;
+
+static int load_slice(const char *path) {
+  png_image im;
+  memset(&im, 0, sizeof im);
+  im.version = PNG_IMAGE_VERSION;
+  if (!png_image_begin_read_from_file(&im, path)) {
+    fprintf(stderr, "%s: %s\n", path, im.message);
+    return 0;
+  }
+  im.format = PNG_FORMAT_GRAY;
+  slice = malloc(PNG_IMAGE_SIZE(im));
+  if (!png_image_finish_read(&im, NULL, slice, 0, NULL)) {
+    fprintf(stderr, "%s: %s\n", path, im.message);
+    return 0;
+  }
+  slice_h = im.height, slice_w = im.width;
+  return 1;
+}
+
+/* slice_pixels is the real slice with each grey sample in every channel. */
+static uint8_t *slice_pixels(int64_t channels) {
+  uint8_t *p = malloc((size_t)(slice_h * slice_w * channels));
+  for (int64_t i = 0; i < slice_h * slice_w; i++)
+    for (int64_t c = 0; c < channels; c++) p[i * channels + c] = slice[i];
+  return p;
+}
 
 static void test_version(void) {
   const char *v = jms_version();
@@ -279,11 +312,11 @@ static void argmax(const float *probs, int64_t classes, int64_t n, uint8_t *out)
    size and at others. */
 static void test_predict_consistency(void) {
   const int64_t H = info.height, W = info.width, K = info.classes, C = info.in_channels;
-  int64_t sizes[][2] = {{64, 64}, {37, 50}, {128, 96}, {1, 1}};
+  int64_t sizes[][2] = {{slice_h, slice_w}, {37, 50}, {128, 96}, {1, 1}};
   for (int s = 0; s < 4; s++)
     for (int64_t ch = 1; ch <= 3; ch += 2) {
       int64_t h = sizes[s][0], w = sizes[s][1];
-      uint8_t *px = make_image(h, w, ch, s);
+      uint8_t *px = s == 0 ? slice_pixels(ch) : make_image(h, w, ch, s);
       uint8_t *lab = malloc((size_t)(h * w)), *want = malloc((size_t)(h * w)), small[64 * 64];
       float *x = malloc(sizeof(float) * (size_t)(C * H * W)), *p = malloc(sizeof(float) * (size_t)(K * H * W));
       memset(lab, 0xff, (size_t)(h * w));
@@ -316,7 +349,8 @@ static void test_predict_consistency(void) {
       }
       CHECK(diff == 0, "%lldx%lld channels %lld: %lld of %lld labels differ from preprocess+f32", (long long)h,
             (long long)w, (long long)ch, (long long)diff, (long long)(h * w));
-      if (s == 0) CHECK(fg > 0 && fg < h * w, "a degenerate prediction: %lld foreground pixels", (long long)fg);
+      if (s == 0)
+        CHECK(fg > 0 && fg < h * w, "the held-out slice's prediction is degenerate: %lld foreground pixels", (long long)fg);
       free(px), free(lab), free(want), free(x), free(p);
     }
 }
@@ -477,10 +511,11 @@ static double now(void) {
   } while (0)
 
 int main(int argc, char **argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: capi_test CHECKPOINT\n");
+  if (argc != 3) {
+    fprintf(stderr, "usage: capi_test CHECKPOINT SLICE.png\n");
     return 2;
   }
+  if (!load_slice(argv[2])) return 2;
   char dir[] = "/tmp/capi_test.XXXXXX";
   if (!mkdtemp(dir)) {
     perror("mkdtemp");
@@ -497,6 +532,7 @@ int main(int argc, char **argv) {
   TIMED(test_threads());
   TIMED(test_leaks(argv[1]));
   jms_free(model);
+  free(slice);
   CHECK(live_tensors() == 0, "%lld tensors alive after the last jms_free", (long long)live_tensors());
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
