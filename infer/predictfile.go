@@ -167,7 +167,17 @@ func (p *Predictor) volumeNative(in, out, probs string, o Options) error {
 			}
 		}
 	}
-	for _, i := range noData { // no data: background, certainly
+	return writeVolumePrediction(in, out, probs, labels, pv, k, [3]int{v.Dim[0], v.Dim[1], v.Dim[2]}, noData, o)
+}
+
+// writeVolumePrediction finishes a volume's prediction on the input's grid
+// (dim): voxels with no data become background, certainly; the largest
+// component per class is kept if asked; then the labels and, when probs
+// is set, the k class probabilities (pv, class-major; nil without probs)
+// are written.
+func writeVolumePrediction(in, out, probs string, labels []int64, pv []float32, k int, dim [3]int, noData []int, o Options) error {
+	n := dim[0] * dim[1] * dim[2]
+	for _, i := range noData {
 		labels[i] = 0
 		if pv != nil {
 			for c := range k {
@@ -177,7 +187,7 @@ func (p *Predictor) volumeNative(in, out, probs string, o Options) error {
 		}
 	}
 	if o.LargestComponent {
-		largestComponent(labels, [3]int{v.Dim[0], v.Dim[1], v.Dim[2]})
+		largestComponent(labels, dim)
 	}
 	if err := writeLabelVolume(in, out, labels); err != nil {
 		return err
@@ -186,7 +196,7 @@ func (p *Predictor) volumeNative(in, out, probs string, o Options) error {
 		return nil
 	}
 	if strings.HasSuffix(strings.ToLower(probs), ".npy") {
-		return writeNPY(probs, pv, []int{k, v.Dim[2], v.Dim[1], v.Dim[0]})
+		return writeNPY(probs, pv, []int{k, dim[2], dim[1], dim[0]})
 	}
 	return writeProbVolume(in, probs, pv, k)
 }
@@ -580,28 +590,7 @@ func (p *Predictor) channelVolume(files []string, vs []*nifti.Volume, out, probs
 			}
 		}
 	}
-	for _, i := range noData { // no data in some channel: background, certainly
-		labels[i] = 0
-		if pv != nil {
-			for c := range k {
-				pv[c*n+i] = 0
-			}
-			pv[i] = 1
-		}
-	}
-	if o.LargestComponent {
-		largestComponent(labels, [3]int{v0.Dim[0], v0.Dim[1], v0.Dim[2]})
-	}
-	if err := writeLabelVolume(in, out, labels); err != nil {
-		return err
-	}
-	if probs == "" {
-		return nil
-	}
-	if strings.HasSuffix(strings.ToLower(probs), ".npy") {
-		return writeNPY(probs, pv, []int{k, v0.Dim[2], v0.Dim[1], v0.Dim[0]})
-	}
-	return writeProbVolume(in, probs, pv, k)
+	return writeVolumePrediction(in, out, probs, labels, pv, k, [3]int{v0.Dim[0], v0.Dim[1], v0.Dim[2]}, noData, o)
 }
 
 // resizeInput resizes img to w×h bilinearly (gift's linear resampling): a

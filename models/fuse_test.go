@@ -7,37 +7,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jmedseg/jmedseg/internal/fusetest"
 	"github.com/jmedseg/jmedseg/models"
 	"github.com/jmedseg/jmedseg/torch"
 	"github.com/jmedseg/jmedseg/torch/nn"
 )
-
-// randomiseBatchNorms gives every BatchNorm running statistics and affine
-// parameters away from their initial values (mean 0, var 1, γ 1, β 0, which
-// would make folding nearly the identity), so that a wrong fold shows.
-func randomiseBatchNorms(t *testing.T, m nn.Module) int {
-	t.Helper()
-	n := 0
-	torch.NoGrad(func() {
-		s := torch.NewScope()
-		defer s.Close()
-		for _, nm := range m.NamedModules() {
-			bn, ok := nm.Node.(*nn.BatchNorm)
-			if !ok || bn.RunningMean == nil {
-				continue
-			}
-			n++
-			sh := bn.RunningMean.Shape()
-			require.NoError(t, bn.RunningMean.CopyFrom(s.Track(torch.Randn(sh)).MulScalar(0.2)))
-			require.NoError(t, bn.RunningVar.CopyFrom(s.Track(torch.Rand(sh)).AddScalar(0.5)))
-			if bn.Weight != nil {
-				require.NoError(t, bn.Weight.CopyFrom(s.Track(torch.Rand(sh)).AddScalar(0.5)))
-				require.NoError(t, bn.Bias.CopyFrom(s.Track(torch.Randn(sh)).MulScalar(0.2)))
-			}
-		}
-	})
-	return n
-}
 
 // fuseTol bounds |fused − unfused| relative to the output's largest
 // magnitude (at least 1): float32 round-off through a whole network.
@@ -60,7 +34,7 @@ func TestFuseEveryModel(t *testing.T) {
 			s := spec(t, name)
 			torch.ManualSeed(11)
 			m := build(t, s, 3, 2)
-			bns := randomiseBatchNorms(t, m)
+			bns := fusetest.RandomiseBatchNorms(t, m)
 			m.Eval()
 			side := s.MinSide()
 			x := torch.Randn([]int64{2, 3, side, side})
@@ -151,7 +125,7 @@ func TestCUDAForwardAndFuse(t *testing.T) {
 			s := spec(t, name)
 			torch.ManualSeed(5)
 			m := build(t, s, 3, 2)
-			randomiseBatchNorms(t, m)
+			fusetest.RandomiseBatchNorms(t, m)
 			m.Eval()
 			side := s.MinSide()
 			x := torch.Randn([]int64{2, 3, side, side})

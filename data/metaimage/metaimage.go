@@ -323,18 +323,7 @@ func ReadHeader(path string) (*nifti.Volume, error) {
 	return v, nil
 }
 
-func readHeaderFile(path string) (*Header, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	h, err := ParseHeader(bufio.NewReader(f))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return h, nil
-}
+func readHeaderFile(path string) (*Header, error) { return voxel.ReadHeaderFile(path, ParseHeader) }
 
 // ReadFile decodes the MetaImage at path (.mha, or a .mhd header and its
 // data file) into a volume: the first three axes as Dim[0:3], a fourth
@@ -345,10 +334,7 @@ func readHeaderFile(path string) (*Header, error) {
 func ReadFile(path string) (*nifti.Volume, error) {
 	v, err := readFile(path)
 	if err != nil {
-		if strings.HasPrefix(err.Error(), path+": ") {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, voxel.Named(path, err)
 	}
 	return v, nil
 }

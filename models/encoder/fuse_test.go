@@ -8,34 +8,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jmedseg/jmedseg/internal/fusetest"
 	"github.com/jmedseg/jmedseg/models/encoder"
 	"github.com/jmedseg/jmedseg/torch"
 	"github.com/jmedseg/jmedseg/torch/nn"
 )
-
-// randomBatchNorms moves every BatchNorm's statistics and affine map away
-// from the identity, so that a wrong fold shows; it returns their count.
-func randomBatchNorms(t *testing.T, m nn.Node) int {
-	t.Helper()
-	n := 0
-	torch.NoGrad(func() {
-		s := torch.NewScope()
-		defer s.Close()
-		for _, nm := range m.NamedModules() {
-			bn, ok := nm.Node.(*nn.BatchNorm)
-			if !ok {
-				continue
-			}
-			n++
-			sh := bn.RunningMean.Shape()
-			require.NoError(t, bn.RunningMean.CopyFrom(s.Track(torch.Randn(sh)).MulScalar(0.2)))
-			require.NoError(t, bn.RunningVar.CopyFrom(s.Track(torch.Rand(sh)).AddScalar(0.5)))
-			require.NoError(t, bn.Weight.CopyFrom(s.Track(torch.Rand(sh)).AddScalar(0.5)))
-			require.NoError(t, bn.Bias.CopyFrom(s.Track(torch.Randn(sh)).MulScalar(0.2)))
-		}
-	})
-	return n
-}
 
 // TestResNetFoldsEveryBatchNorm: with the blocks' and stems' FoldPairs, the
 // fusion pass folds every BatchNorm of every ResNet layout, and the taps
@@ -49,7 +26,7 @@ func TestResNetFoldsEveryBatchNorm(t *testing.T) {
 				r := encoder.NewResNet(depth, encoder.Width(4), encoder.Stem(stem), encoder.Taps(0, 1, 2, 3, 4), encoder.OutputStride(16))
 				require.NoError(t, r.Err())
 				defer r.Free()
-				bns := randomBatchNorms(t, r)
+				bns := fusetest.RandomiseBatchNorms(t, r)
 				r.Eval()
 				x := torch.Randn([]int64{2, 3, 32, 32})
 				defer x.Free()

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 
@@ -273,3 +274,28 @@ func Directions(a [3][4]float64, spacing [3]float64) (dir [3][3]float64, sp [3]f
 
 // Float formats x so that it reads back exactly.
 func Float(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
+
+// ReadHeaderFile opens path and parses its header with parse; a parse
+// error names the file.
+func ReadHeaderFile[H any](path string, parse func(*bufio.Reader) (H, error)) (H, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		var zero H
+		return zero, err
+	}
+	defer f.Close()
+	h, err := parse(bufio.NewReader(f))
+	if err != nil {
+		var zero H
+		return zero, fmt.Errorf("%s: %w", path, err)
+	}
+	return h, nil
+}
+
+// Named is err naming path, unless its message already starts with it.
+func Named(path string, err error) error {
+	if err == nil || strings.HasPrefix(err.Error(), path+": ") {
+		return err
+	}
+	return fmt.Errorf("%s: %w", path, err)
+}
