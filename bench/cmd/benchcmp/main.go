@@ -263,6 +263,11 @@ func main() {
 	rep.LoadAvg[0] = loadavg()
 	start := time.Now()
 	cfg.bin, cfg.python, cfg.script, cfg.device, cfg.rawDir, cfg.reps = *bin, *python, *script, *device, rawDir, *reps
+	for _, m := range strings.Split(*modes, ",") {
+		if m != "train" && m != "infer" {
+			log.Fatalf("-modes %q: want train, infer or train,infer", *modes)
+		}
+	}
 	var tricks []trick
 	if *withTricks {
 		tricks = trickSets(*device)
