@@ -223,7 +223,8 @@ func TestQueueAndTimeouts(t *testing.T) {
 		_, url := newServer(t, serve.Config{Checkpoints: []string{ckpt}, Device: torch.CPU, Queue: 1})
 		// A request whose body is still coming holds the only slot.
 		pr, pw := io.Pipe()
-		done := make(chan int)
+		defer pw.Close() // a failed check must not leave it holding the slot: the server's shutdown waits for it
+		done := make(chan int, 1)
 		go func() {
 			resp, err := http.Post(url+"/v1/models/tiny/predict", "image/png", pr)
 			if err != nil {
