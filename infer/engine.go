@@ -73,9 +73,10 @@ type JIT struct {
 	nn.Module
 	name string
 
-	mu    sync.Mutex
-	tick  uint64
-	cache map[string]*jitEntry
+	mu     sync.Mutex
+	tick   uint64
+	builds int
+	cache  map[string]*jitEntry
 }
 
 type jitEntry struct {
@@ -130,6 +131,15 @@ func (j *JIT) Forward(x *torch.Tensor) *torch.Tensor {
 	return out
 }
 
+// Builds is the number of modules built (or attempted) since NewJIT: one
+// per new input shape, and again for a shape whose module was dropped
+// past MaxJITShapes.
+func (j *JIT) Builds() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.builds
+}
+
 // Shapes is the number of input shapes with a module (or a failed build)
 // in the cache.
 func (j *JIT) Shapes() int {
@@ -152,6 +162,7 @@ func (j *JIT) acquire(x *torch.Tensor) (*jitEntry, error) {
 	if build {
 		ent = &jitEntry{ready: make(chan struct{})}
 		j.cache[key] = ent
+		j.builds++
 	}
 	ent.users++
 	ent.used = j.tick
@@ -309,14 +320,52 @@ func (j *JIT) Free() {
 	j.Module.Free()
 }
 
+// Prepare makes the module to run of m, a model loaded for inference on
+// dev (named name in errors), as NewPredictorWith does: m in evaluation
+// mode, its BatchNorms folded, in o's layout and engine. Callers that load
+// the model themselves (jmedseg test) use it. The module returned owns m
+// (its Free frees m); on an error the caller still owns m, which may have
+// been folded already.
+func (o LoadOptions) Prepare(m nn.Module, name string, dev torch.Device) (nn.Module, error) {
+	if err := o.checkEngine(); err != nil {
+		return nil, err
+	}
+	m.Eval()
+	fast, err := o.apply(m, dev)
+	if err != nil {
+		return nil, err
+	}
+	return o.withEngine(fast, name)
+}
+
+// checkEngine validates o.Engine with o.AMP, and o.JITBatches.
+func (o LoadOptions) checkEngine() error {
+	if err := CheckEngine(o.Engine, o.AMP); err != nil {
+		return err
+	}
+	if len(o.JITBatches) == 0 {
+		return nil
+	}
+	if strings.ToLower(o.Engine) != EngineJIT {
+		return fmt.Errorf("infer: JIT batch sizes %v without the jit engine (engine %q)", o.JITBatches, o.Engine)
+	}
+	_, err := batchSizes(o.JITBatches)
+	return err
+}
+
 // withEngine wraps the prepared model m in o's engine (m itself for the
 // eager one).
 func (o LoadOptions) withEngine(m nn.Module, name string) (nn.Module, error) {
-	if err := CheckEngine(o.Engine, o.AMP); err != nil {
+	if err := o.checkEngine(); err != nil {
 		return nil, err
 	}
 	if strings.ToLower(o.Engine) != EngineJIT {
 		return m, nil
 	}
-	return NewJIT(m, name)
+	j, err := NewJIT(m, name)
+	if err != nil || len(o.JITBatches) == 0 {
+		return j, err
+	}
+	sizes, _ := batchSizes(o.JITBatches) // checked above
+	return &paddedJIT{JIT: j, sizes: sizes}, nil
 }

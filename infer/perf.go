@@ -33,6 +33,13 @@ type LoadOptions struct {
 	// Engine is EngineEager ("" too) or EngineJIT: the network traced,
 	// frozen and optimised for inference per input shape (see JIT).
 	Engine string
+	// JITBatches, with EngineJIT, are the only batch sizes the engine
+	// builds modules for (at most MaxJITShapes, each 1 to MaxBatch): a
+	// batch is padded with zero images up to the next of them and its
+	// outputs sliced back, a longer one run in pieces of the largest, so
+	// that a server's varying batches cost a bounded set of builds
+	// (Predictor.Warm builds them ahead). Empty: a module per batch size.
+	JITBatches []int
 }
 
 // apply prepares the evaluation-mode model m for inference on dev and

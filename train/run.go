@@ -233,6 +233,18 @@ func TestWith(ctx context.Context, checkpoint, dataDir string, open data.OpenOpt
 // "test_images" event after each batch (Step images of the split's Steps
 // scored) and a "test" event after each split.
 func TestWithProgress(ctx context.Context, checkpoint, dataDir string, open data.OpenOptions, splits []string, out string, device string, batch int, onEvent func(Event)) (*report.Run, error) {
+	return TestPrepared(ctx, checkpoint, dataDir, open, splits, out, device, batch, onEvent, nil)
+}
+
+// Prepare turns a loaded model, on dev, into the module a test runs (its
+// BatchNorms folded, another layout or engine: infer.LoadOptions.Prepare).
+// The module returned owns m: its Free frees m.
+type Prepare func(m nn.Module, info models.Info, dev torch.Device) (nn.Module, error)
+
+// TestPrepared is TestWithProgress running the module prepare makes of
+// the loaded model (nil: the model as loaded). The report's parameter
+// count is the loaded model's.
+func TestPrepared(ctx context.Context, checkpoint, dataDir string, open data.OpenOptions, splits []string, out string, device string, batch int, onEvent func(Event), prepare Prepare) (*report.Run, error) {
 	dev, err := torch.ParseDevice(device)
 	if err != nil {
 		return nil, err
@@ -241,9 +253,17 @@ func TestWithProgress(ctx context.Context, checkpoint, dataDir string, open data
 	if err != nil {
 		return nil, err
 	}
-	defer m.Free()
+	defer func() { m.Free() }() // the prepared module, once there is one
 	if err := m.To(dev); err != nil {
 		return nil, err
+	}
+	params := m.NumParams()
+	if prepare != nil {
+		pm, err := prepare(m, info, dev)
+		if err != nil {
+			return nil, fmt.Errorf("test: %s: %w", checkpoint, err)
+		}
+		m = pm
 	}
 	ds, err := data.OpenWith(dataDir, open)
 	if err != nil {
@@ -285,7 +305,7 @@ func TestWithProgress(ctx context.Context, checkpoint, dataDir string, open data
 			dataDir, strings.Join(skipped, "; "))
 	}
 	r := &report.Run{Notes: skipped, Title: fmt.Sprintf("%s tested on %s", info.Model, filepath.Base(filepath.Clean(dataDir))), Model: info.Model,
-		Params: m.NumParams(), Config: info, Data: dataDir, Device: dev.String(), Started: start, BestEpoch: info.Epoch,
+		Params: params, Config: info, Data: dataDir, Device: dev.String(), Started: start, BestEpoch: info.Epoch,
 		Tests: tests, WallSeconds: time.Since(start).Seconds()}
 	return r, report.Write(out, *r)
 }
