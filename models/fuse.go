@@ -28,14 +28,18 @@ func Fuse(m nn.Module) (nn.FuseReport, error) {
 	if err != nil {
 		return rep, fmt.Errorf("models: %w", err)
 	}
+	tree, err := nn.ForwardTree(m) // FuseSequentials checked it
+	if err != nil {
+		return rep, fmt.Errorf("models: %w", err)
+	}
 	uses, params := nn.Uses(m), nn.ParamOwners(m)
 	paths := map[*nn.BatchNorm]string{} // reported by the BatchNorm's path
-	for _, nm := range m.NamedModules() {
+	for _, nm := range tree {
 		if bn, ok := nm.Node.(*nn.BatchNorm); ok {
 			paths[bn] = nm.Name
 		}
 	}
-	for _, nm := range m.NamedModules() {
+	for _, nm := range tree {
 		c, ok := nm.Node.(*block.ConvNormAct)
 		if !ok || c.Conv == nil {
 			continue

@@ -43,30 +43,65 @@ var ErrNotFoldable = errors.New("cannot fold this BatchNorm into its convolution
 // place in the forward with a FoldedBatchNorm. Both must be in evaluation
 // mode and bn must track running statistics.
 func FoldBatchNorm(conv *Conv2d, bn *BatchNorm) error {
-	switch {
-	case conv == nil || bn == nil || conv.Weight == nil:
+	if conv == nil {
 		return fmt.Errorf("nn: FoldBatchNorm: %w: missing module or weight", ErrNotFoldable)
-	case conv.Training() || bn.Training():
-		return fmt.Errorf("nn: FoldBatchNorm: %w: the modules are in training mode (call Eval first)", ErrNotFoldable)
+	}
+	return foldNorm("FoldBatchNorm", &conv.Base, conv.Weight, &conv.Bias, conv.OutChannels, 0, bn)
+}
+
+// FoldBatchNormTransposed is FoldBatchNorm for a transposed convolution,
+// whose weight is [in, out/groups, kh, kw]: output channel g·(out/groups)+j
+// is column j of group g's rows, so s scales the weight along dimension 1
+// within each group (the bias, [out], as FoldBatchNorm's).
+func FoldBatchNormTransposed(conv *ConvTranspose2d, bn *BatchNorm) error {
+	if conv == nil {
+		return fmt.Errorf("nn: FoldBatchNormTransposed: %w: missing module or weight", ErrNotFoldable)
+	}
+	return foldNorm("FoldBatchNormTransposed", &conv.Base, conv.Weight, &conv.Bias, conv.OutChannels, max(conv.Groups, 1), bn)
+}
+
+// foldNorm folds bn into the convolution whose Base is cb, weight weight,
+// bias *bias (registered there if nil) and out output channels; groups 0
+// means a Conv2d's weight [out, in/groups, kh, kw], groups ≥ 1 a
+// transposed convolution's [in, out/groups, kh, kw].
+func foldNorm(who string, cb *Base, weight *torch.Tensor, bias **torch.Tensor, out, groups int64, bn *BatchNorm) error {
+	switch {
+	case bn == nil || weight == nil:
+		return fmt.Errorf("nn: %s: %w: missing module or weight", who, ErrNotFoldable)
+	case cb.Training() || bn.Training():
+		return fmt.Errorf("nn: %s: %w: the modules are in training mode (call Eval first)", who, ErrNotFoldable)
 	case bn.RunningMean == nil || bn.RunningVar == nil:
-		return fmt.Errorf("nn: FoldBatchNorm: %w: the BatchNorm keeps no running statistics (it normalises with batch statistics in eval mode too)", ErrNotFoldable)
-	case bn.NumFeatures != conv.OutChannels:
-		return fmt.Errorf("nn: FoldBatchNorm: %w: %d BatchNorm features, %d convolution outputs", ErrNotFoldable, bn.NumFeatures, conv.OutChannels)
+		return fmt.Errorf("nn: %s: %w: the BatchNorm keeps no running statistics (it normalises with batch statistics in eval mode too)", who, ErrNotFoldable)
+	case bn.NumFeatures != out:
+		return fmt.Errorf("nn: %s: %w: %d BatchNorm features, %d convolution outputs", who, ErrNotFoldable, bn.NumFeatures, out)
+	}
+	shape := weight.Shape()
+	if len(shape) != 4 || (groups == 0 && shape[0] != out) || (groups > 0 && (shape[0]%groups != 0 || shape[1]*groups != out)) {
+		return fmt.Errorf("nn: %s: %w: weight %v does not fit %d outputs", who, ErrNotFoldable, shape, out)
 	}
 	var err error
 	torch.NoGrad(func() {
 		s := torch.NewScope()
 		defer s.Close()
-		dev, dt := conv.Weight.Device(), conv.Weight.DType()
+		dev, dt := weight.Device(), weight.DType()
 		f64 := func(t *torch.Tensor) *torch.Tensor { return s.Track(t.To(dev, torch.Float64)) }
 		scale := f64(bn.RunningVar).AddScalar(bn.Eps).Rsqrt()
 		if bn.Weight != nil {
 			scale = scale.Mul(f64(bn.Weight))
 		}
-		w := f64(conv.Weight).Mul(scale.View(-1, 1, 1, 1)).ToDType(dt)
+		var w *torch.Tensor
+		if groups == 0 {
+			w = f64(weight).Mul(scale.View(-1, 1, 1, 1))
+		} else {
+			// [in, out/g, kh, kw] as [g, in/g, out/g, kh, kw]: group g's
+			// output j is scale[g·out/g + j].
+			w = f64(weight).Reshape(groups, shape[0]/groups, shape[1], shape[2], shape[3]).
+				Mul(scale.View(groups, 1, shape[1], 1, 1)).Reshape(shape...)
+		}
+		w = w.ToDType(dt)
 		var b *torch.Tensor
-		if conv.Bias != nil {
-			b = f64(conv.Bias).Sub(f64(bn.RunningMean)).Mul(scale)
+		if *bias != nil {
+			b = f64(*bias).Sub(f64(bn.RunningMean)).Mul(scale)
 		} else {
 			b = f64(bn.RunningMean).Neg().Mul(scale)
 		}
@@ -77,19 +112,18 @@ func FoldBatchNorm(conv *Conv2d, bn *BatchNorm) error {
 		if err = torch.FirstErr(w, b); err != nil {
 			return
 		}
-		if err = conv.Weight.SetData(w); err != nil {
+		if err = weight.SetData(w); err != nil {
 			return
 		}
-		if conv.Bias != nil {
-			err = conv.Bias.SetData(b)
+		if *bias != nil {
+			err = (*bias).SetData(b)
 			return
 		}
-		bias := b.Clone()
-		conv.Bias = conv.RegisterParameter("bias", bias)
-		err = conv.Base.err
+		*bias = cb.RegisterParameter("bias", b.Clone())
+		err = cb.err
 	})
 	if err != nil {
-		return fmt.Errorf("nn: FoldBatchNorm: %w", err)
+		return fmt.Errorf("nn: %s: %w", who, err)
 	}
 	return nil
 }
@@ -108,46 +142,128 @@ func (r *FuseReport) Merge(o FuseReport) {
 	r.Skipped = append(r.Skipped, o.Skipped...)
 }
 
-// Uses counts how often each node is registered in root's tree (a module
-// shared by two parents counts twice), so that a fusion pass leaves shared
-// modules alone: their other uses might not be followed by the same
+// Aliaser is a module that registers some of its descendants a second
+// time, under the extra names a reference layout's state dict lists them
+// by (PyTorch's state_dict() lists a module registered twice under both
+// keys), while its Forward applies those modules only through their first
+// registration. Aliases names those children of its own. The fusion pass
+// (ForwardTree) leaves them out, so that a module registered twice but
+// applied once is counted, and folded, once; the fold changes the module
+// itself, so every key of the state dict sees it.
+type Aliaser interface {
+	Aliases() []string
+}
+
+// ForwardTree lists root's descendants as NamedModules does (depth first,
+// in registration order, root itself not included), less the children an
+// Aliaser names as aliases: each module under the name the forward reaches
+// it by. It is an error for an alias not to be registered elsewhere in the
+// tree too (then it is no alias, and its module might be applied through
+// it).
+func ForwardTree(root Node) ([]NamedModule, error) {
+	var out []NamedModule
+	type skipped struct {
+		path string
+		b    *Base
+	}
+	var aliases []skipped
+	var rec func(prefix string, n Node)
+	rec = func(prefix string, n Node) {
+		var skip map[string]bool
+		if a, ok := n.(Aliaser); ok {
+			skip = map[string]bool{}
+			for _, name := range a.Aliases() {
+				skip[name] = true
+			}
+		}
+		for _, c := range n.base().children {
+			p := join(prefix, c.name)
+			if skip[c.name] {
+				aliases = append(aliases, skipped{p, c.node.base()})
+				continue
+			}
+			out = append(out, NamedModule{p, c.node})
+			rec(p, c.node)
+		}
+	}
+	rec("", root)
+	if len(aliases) > 0 {
+		seen := map[*Base]bool{root.base(): true}
+		for _, m := range out {
+			seen[m.Node.base()] = true
+		}
+		for _, a := range aliases {
+			if !seen[a.b] {
+				return out, fmt.Errorf("nn: %s is named an alias but its module is registered nowhere else", a.path)
+			}
+		}
+	}
+	return out, nil
+}
+
+// Uses counts how often each node is registered in root's tree as the
+// forward reaches it (ForwardTree: a module shared by two parents counts
+// twice, an Aliaser's aliases not at all), so that a fusion pass leaves
+// shared modules alone: their other uses might not be followed by the same
 // BatchNorm.
 //
 // It is keyed by each module's Base, which every node has and which is
 // always comparable (a Node held by value may not be a valid map key).
 func Uses(root Node) map[*Base]int {
 	n := map[*Base]int{}
-	for _, m := range root.NamedModules() {
+	mods, _ := ForwardTree(root) // a bad alias is FuseSequentials' error
+	for _, m := range mods {
 		n[m.Node.base()]++
 	}
 	return n
 }
 
-// ParamOwners counts how many modules own each parameter tensor.
+// ParamOwners counts how many modules of root's forward tree (root and
+// ForwardTree) own each parameter tensor.
 func ParamOwners(root Node) map[*torch.Tensor]int {
 	n := map[*torch.Tensor]int{}
-	root.base().walk("", func(_ string, b *Base) {
-		for _, p := range b.params {
+	mods, _ := ForwardTree(root)
+	for _, m := range append([]NamedModule{{Node: root}}, mods...) {
+		for _, p := range m.Node.base().params {
 			n[p.Tensor]++
 		}
-	})
+	}
 	return n
 }
 
 // Foldable reports whether conv followed by bn can be folded, given the
-// tree's Uses and parameter owners (ParamOwners): both registered once, conv's parameters its own, in evaluation
-// mode, bn with running statistics; else why not.
+// tree's Uses and parameter owners (ParamOwners): both registered once,
+// conv's parameters its own, in evaluation mode, bn with running
+// statistics; else why not.
 func Foldable(uses map[*Base]int, params map[*torch.Tensor]int, conv *Conv2d, bn *BatchNorm) (bool, string) {
+	if conv == nil {
+		return false, "no convolution"
+	}
+	return foldable(uses, params, &conv.Base, conv.Weight, conv.Bias, conv.OutChannels, bn)
+}
+
+// FoldableTransposed is Foldable for a transposed convolution
+// (FoldBatchNormTransposed).
+func FoldableTransposed(uses map[*Base]int, params map[*torch.Tensor]int, conv *ConvTranspose2d, bn *BatchNorm) (bool, string) {
+	if conv == nil {
+		return false, "no convolution"
+	}
+	return foldable(uses, params, &conv.Base, conv.Weight, conv.Bias, conv.OutChannels, bn)
+}
+
+func foldable(uses map[*Base]int, params map[*torch.Tensor]int, cb *Base, w, b *torch.Tensor, out int64, bn *BatchNorm) (bool, string) {
 	switch {
-	case uses[&conv.Base] != 1 || uses[&bn.Base] != 1:
+	case bn == nil || w == nil:
+		return false, "no BatchNorm or no weight"
+	case uses[cb] != 1 || uses[&bn.Base] != 1:
 		return false, "the convolution or BatchNorm is used in more than one place"
-	case params[conv.Weight] != 1 || (conv.Bias != nil && params[conv.Bias] != 1):
+	case params[w] != 1 || (b != nil && params[b] != 1):
 		return false, "the convolution shares its parameters"
-	case conv.Training() || bn.Training():
+	case cb.Training() || bn.Training():
 		return false, "training mode"
 	case bn.RunningMean == nil:
 		return false, "the BatchNorm keeps no running statistics"
-	case bn.NumFeatures != conv.OutChannels:
+	case bn.NumFeatures != out:
 		return false, "channel counts differ"
 	}
 	return true, ""
@@ -194,49 +310,79 @@ type PairFolder interface {
 	FoldPairs(fold func(conv *Conv2d, norm Module) Module) error
 }
 
-// FuseSequentials folds every Conv2d→BatchNorm pair that a Sequential of
-// root's tree applies in a row (Sequential.Forward hands the convolution's
-// output to the BatchNorm alone) and those PairFolders report, and makes the ReLUs that follow a fresh
-// output work in place. root must be in evaluation mode; the result is an
-// inference-only model (see FoldedBatchNorm). Other compositions of
-// convolution and BatchNorm (a module's own Forward) are left to their
-// packages (models.Fuse handles models/block's ConvNormAct).
+// TransposedPairFolder is PairFolder for the transposed
+// convolution→BatchNorm pairs a module's own Forward applies (LinkNet's
+// decoder, say).
+type TransposedPairFolder interface {
+	FoldTransposedPairs(fold func(conv *ConvTranspose2d, norm Module) Module) error
+}
+
+// FuseSequentials folds every Conv2d→BatchNorm and ConvTranspose2d→BatchNorm
+// pair that a Sequential of root's tree applies in a row
+// (Sequential.Forward hands the convolution's output to the BatchNorm
+// alone) and those PairFolders and TransposedPairFolders report, and makes
+// the ReLUs that follow a fresh output work in place. It visits the tree
+// as the forward reaches it (ForwardTree). root must be in evaluation
+// mode; the result is an inference-only model (see FoldedBatchNorm). Other
+// compositions of convolution and BatchNorm (a module's own Forward) are
+// left to their packages (models.Fuse handles models/block's ConvNormAct).
 func FuseSequentials(root Node) (FuseReport, error) {
 	var rep FuseReport
 	if root.Training() {
 		return rep, fmt.Errorf("nn: Fuse: the model is in training mode (call Eval first)")
 	}
+	tree, err := ForwardTree(root)
+	if err != nil {
+		return rep, fmt.Errorf("nn: Fuse: %w", err)
+	}
 	uses, params := Uses(root), ParamOwners(root)
 	// A PairFolder's pairs are reported by their BatchNorm's path.
 	paths := map[*Base]string{}
 	// The root too: a ResNet or a Sequential may be the whole model.
-	mods := append([]NamedModule{{Name: "", Node: root}}, root.NamedModules()...)
+	mods := append([]NamedModule{{Name: "", Node: root}}, tree...)
 	for _, nm := range mods {
 		paths[nm.Node.base()] = nm.Name
 	}
+	// fold folds bn (norm, when it is a BatchNorm) with foldable and do,
+	// reporting it under path, or under the module's path where bn is not
+	// in the tree; it returns what stands in norm's place.
+	var ferr error
+	fold := func(path string, norm Module, foldable func(*BatchNorm) (bool, string), do func(*BatchNorm) error) Module {
+		bn, ok := norm.(*BatchNorm)
+		if !ok || ferr != nil {
+			return norm
+		}
+		if p := paths[&bn.Base]; p != "" {
+			path = p
+		}
+		if ok, why := foldable(bn); !ok {
+			rep.Skipped = append(rep.Skipped, path+": "+why)
+			return norm
+		}
+		if err := do(bn); err != nil {
+			ferr = fmt.Errorf("%s: %w", path, err)
+			return norm
+		}
+		rep.Folded = append(rep.Folded, path)
+		return &FoldedBatchNorm{BN: bn}
+	}
+	foldConv := func(path string, conv *Conv2d, norm Module) Module {
+		return fold(path, norm, func(bn *BatchNorm) (bool, string) { return Foldable(uses, params, conv, bn) },
+			func(bn *BatchNorm) error { return FoldBatchNorm(conv, bn) })
+	}
+	foldTransposed := func(path string, conv *ConvTranspose2d, norm Module) Module {
+		return fold(path, norm, func(bn *BatchNorm) (bool, string) { return FoldableTransposed(uses, params, conv, bn) },
+			func(bn *BatchNorm) error { return FoldBatchNormTransposed(conv, bn) })
+	}
 	for _, nm := range mods {
 		if pf, ok := nm.Node.(PairFolder); ok {
-			var ferr error
-			err := pf.FoldPairs(func(conv *Conv2d, norm Module) Module {
-				bn, ok := norm.(*BatchNorm)
-				if !ok || ferr != nil {
-					return norm
-				}
-				path := paths[&bn.Base]
-				if path == "" {
-					path = nm.Name
-				}
-				if ok, why := Foldable(uses, params, conv, bn); !ok {
-					rep.Skipped = append(rep.Skipped, path+": "+why)
-					return norm
-				}
-				if ferr = FoldBatchNorm(conv, bn); ferr != nil {
-					ferr = fmt.Errorf("%s: %w", path, ferr)
-					return norm
-				}
-				rep.Folded = append(rep.Folded, path)
-				return &FoldedBatchNorm{BN: bn}
-			})
+			err := pf.FoldPairs(func(conv *Conv2d, norm Module) Module { return foldConv(nm.Name, conv, norm) })
+			if err = errors.Join(ferr, err); err != nil {
+				return rep, fmt.Errorf("%s: %w", nm.Name, err)
+			}
+		}
+		if pf, ok := nm.Node.(TransposedPairFolder); ok {
+			err := pf.FoldTransposedPairs(func(conv *ConvTranspose2d, norm Module) Module { return foldTransposed(nm.Name, conv, norm) })
 			if err = errors.Join(ferr, err); err != nil {
 				return rep, fmt.Errorf("%s: %w", nm.Name, err)
 			}
@@ -246,21 +392,16 @@ func FuseSequentials(root Node) (FuseReport, error) {
 			continue
 		}
 		for i := 0; i+1 < len(s.mods); i++ {
-			conv, ok1 := s.mods[i].(*Conv2d)
-			bn, ok2 := s.mods[i+1].(*BatchNorm)
-			if !ok1 || !ok2 {
-				continue
-			}
 			path := join(nm.Name, fmt.Sprint(i+1))
-			if ok, why := Foldable(uses, params, conv, bn); !ok {
-				rep.Skipped = append(rep.Skipped, path+": "+why)
-				continue
+			switch conv := s.mods[i].(type) {
+			case *Conv2d:
+				s.mods[i+1] = foldConv(path, conv, s.mods[i+1])
+			case *ConvTranspose2d:
+				s.mods[i+1] = foldTransposed(path, conv, s.mods[i+1])
 			}
-			if err := FoldBatchNorm(conv, bn); err != nil {
-				return rep, fmt.Errorf("%s: %w", path, err)
+			if ferr != nil {
+				return rep, ferr
 			}
-			s.mods[i+1] = &FoldedBatchNorm{BN: bn}
-			rep.Folded = append(rep.Folded, path)
 		}
 		for i := 1; i < len(s.mods); i++ {
 			if r := InPlaceReLU(s.mods[i-1], s.mods[i]); r != nil {
