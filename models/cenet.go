@@ -199,6 +199,14 @@ func NewCENet(c Config) *CENet {
 	return m
 }
 
+// FoldPairs implements nn.PairFolder for the encoder's stem,
+// firstconv→firstbn: the ResNet's parts are registered here, not the
+// ResNet, so the fusion pass does not visit its own FoldPairs (the blocks
+// of encoder1..4 it does).
+func (m *CENet) FoldPairs(fold func(*nn.Conv2d, nn.Module) nn.Module) error {
+	return m.enc.FoldPairs(fold)
+}
+
 // Forward implements nn.Module: logits [N, classes, H, W] for an input
 // whose sides are multiples of 32 and at least 192.
 func (m *CENet) Forward(x *torch.Tensor) *torch.Tensor {

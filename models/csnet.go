@@ -36,7 +36,7 @@ type CSNetOptions struct {
 type csnetResEncoder struct {
 	nn.Base
 	conv1, conv2, conv1x1 *nn.Conv2d
-	bn1, bn2              *nn.BatchNorm
+	bn1, bn2              nn.Module // BatchNorms (FoldedBatchNorms once fused)
 }
 
 func newCSNetResEncoder(in, out int64) *csnetResEncoder {
@@ -48,6 +48,13 @@ func newCSNetResEncoder(in, out int64) *csnetResEncoder {
 	e.bn2 = nn.Register(b, "bn2", nn.NewBatchNorm2d(out))
 	e.conv1x1 = nn.Register(b, "conv1x1", nn.NewConv2d(in, out, 1))
 	return e
+}
+
+// FoldPairs implements nn.PairFolder: conv1→bn1 and conv2→bn2 (the 1×1
+// residual has no norm).
+func (e *csnetResEncoder) FoldPairs(fold func(*nn.Conv2d, nn.Module) nn.Module) error {
+	e.bn1, e.bn2 = fold(e.conv1, e.bn1), fold(e.conv2, e.bn2)
+	return nil
 }
 
 func (e *csnetResEncoder) Forward(x *torch.Tensor) *torch.Tensor {

@@ -47,7 +47,7 @@ func checkInputSides(name string, x *torch.Tensor, multiple, min int64) error {
 type denseLevel struct {
 	nn.Base
 	convs [denseConvs]*nn.Conv2d
-	bns   [denseConvs]*nn.BatchNorm
+	bns   [denseConvs]nn.Module // BatchNorms (bns[0] a FoldedBatchNorm once fused)
 }
 
 func newDenseLevel(f int64) *denseLevel {
@@ -55,13 +55,22 @@ func newDenseLevel(f int64) *denseLevel {
 	convs, bns := nn.NewList(), nn.NewList()
 	for i := range d.convs {
 		d.convs[i] = nn.NewConv2d(f, f, 3, nn.Padding(1))
-		d.bns[i] = nn.NewBatchNorm2d(f)
+		bn := nn.NewBatchNorm2d(f)
+		d.bns[i] = bn
 		convs.Append(d.convs[i])
-		bns.Append(d.bns[i])
+		bns.Append(bn)
 	}
 	nn.Register(&d.Base, "conv_list", convs)
 	nn.Register(&d.Base, "bn_list", bns)
 	return d
+}
+
+// FoldPairs implements nn.PairFolder: conv_list.0→bn_list.0, the one pair
+// whose convolution's output goes to its norm alone (the later
+// convolutions' outputs are summed with the earlier outputs first).
+func (d *denseLevel) FoldPairs(fold func(*nn.Conv2d, nn.Module) nn.Module) error {
+	d.bns[0] = fold(d.convs[0], d.bns[0])
+	return nil
 }
 
 func (d *denseLevel) Forward(x *torch.Tensor) *torch.Tensor {

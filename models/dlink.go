@@ -95,6 +95,12 @@ func NewDLinkNet(c Config, o DLinkOptions) *DLinkNet {
 	return m
 }
 
+// FoldPairs implements nn.PairFolder for the encoder's stem,
+// firstconv→firstbn, as CENet's.
+func (m *DLinkNet) FoldPairs(fold func(*nn.Conv2d, nn.Module) nn.Module) error {
+	return m.enc.FoldPairs(fold)
+}
+
 // Forward implements nn.Module: logits [N, classes, H, W] (probabilities
 // with DLinkOptions.Sigmoid) for an input whose sides are multiples of 32.
 func (m *DLinkNet) Forward(x *torch.Tensor) *torch.Tensor {

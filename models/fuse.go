@@ -24,6 +24,10 @@ import (
 // inference only: in training mode a folded BatchNorm returns an error, and
 // its state dict holds the folded weights (save the model before fusing).
 func Fuse(m nn.Module) (nn.FuseReport, error) {
+	// The architecture itself, not New's wrapper: the pass asks the root
+	// too whether it folds pairs (nn.PairFolder) or names aliases
+	// (nn.Aliaser), and the wrapper has only nn.Module's methods.
+	m = Unwrap(m)
 	rep, err := nn.FuseSequentials(m)
 	if err != nil {
 		return rep, fmt.Errorf("models: %w", err)
@@ -75,5 +79,16 @@ func (d *deeplabDecoder) FoldPairs(fold func(*nn.Conv2d, nn.Module) nn.Module) e
 		return d.Err()
 	}
 	d.bn1 = fold(d.conv1, d.bn1)
+	return nil
+}
+
+// FoldPairs implements nn.PairFolder: the stem's conv1→bn1 and conv2→bn2
+// (layer1's Bottlenecks, the transitions and stages fold themselves or are
+// nn.Sequentials).
+func (m *HRNet) FoldPairs(fold func(*nn.Conv2d, nn.Module) nn.Module) error {
+	if m.conv1 == nil {
+		return m.Err()
+	}
+	m.bn1, m.bn2 = fold(m.conv1, m.bn1), fold(m.conv2, m.bn2)
 	return nil
 }

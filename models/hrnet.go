@@ -115,7 +115,7 @@ func (s *hrnetStage) forward(xs []*torch.Tensor) []*torch.Tensor {
 type HRNet struct {
 	nn.Base
 	conv1, conv2 *nn.Conv2d
-	bn1, bn2     *nn.BatchNorm
+	bn1, bn2     nn.Module // BatchNorms (FoldedBatchNorms once fused: models/fuse.go)
 	layer1       *nn.Sequential
 	transition1  [2]*nn.Sequential
 	transition2  *nn.Sequential // branch 1 → 2

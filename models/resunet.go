@@ -117,6 +117,20 @@ func NewResUNet(c Config) *ResUNet {
 	return m
 }
 
+// resunetAliases are the backbone's parts registered a second time under
+// the reference's names (NewResUNet), in the state dict's order.
+var resunetAliases = []string{"layer0", "pooling0", "layer1", "layer2", "layer3"}
+
+// Aliases implements nn.Aliaser: layer0, pooling0 and layer1..layer3 are
+// the backbone's conv1, maxpool and layer1..3 under second names, for the
+// state dict alone. Forward never applies them through those names: it
+// reaches the encoder only by backbone.Split, which applies each part once
+// (ResUNet keeps no field for the aliases, so nothing else could), and
+// nn.ForwardTree checks that each is registered under the backbone too. So
+// the fusion pass may fold the backbone's pairs, counting each module once;
+// the fold changes the module itself, which both keys name.
+func (m *ResUNet) Aliases() []string { return resunetAliases }
+
 // Forward implements nn.Module: logits [N, classes, H, W] for an input
 // whose sides are multiples of 16.
 func (m *ResUNet) Forward(x *torch.Tensor) *torch.Tensor {

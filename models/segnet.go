@@ -95,6 +95,22 @@ func NewSegNet(c Config) *SegNet {
 	return m
 }
 
+// FoldPairs implements nn.PairFolder: every stage, encoder and decoder,
+// applies its modules in order, so each convolution directly followed by a
+// BatchNorm hands it its output alone.
+func (m *SegNet) FoldPairs(fold func(*nn.Conv2d, nn.Module) nn.Module) error {
+	for _, stages := range []*[5][]nn.Module{&m.enc, &m.dec} {
+		for _, st := range stages {
+			for i := 0; i+1 < len(st); i++ {
+				if conv, ok := st[i].(*nn.Conv2d); ok {
+					st[i+1] = fold(conv, st[i+1])
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // Forward implements nn.Module: logits [N, classes, H, W] for an input
 // whose sides are multiples of 32.
 func (m *SegNet) Forward(x *torch.Tensor) *torch.Tensor {

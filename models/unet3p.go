@@ -22,7 +22,7 @@ func init() {
 type unet3pBranch struct {
 	resample nn.Module // nil for the same-level "_Cat_" branch
 	conv     *nn.Conv2d
-	bn       *nn.BatchNorm
+	bn       nn.Module // a BatchNorm (a FoldedBatchNorm once fused)
 }
 
 func (b unet3pBranch) forward(x *torch.Tensor) *torch.Tensor {
@@ -39,7 +39,7 @@ func (b unet3pBranch) forward(x *torch.Tensor) *torch.Tensor {
 type unet3pStage struct {
 	branches [5]unet3pBranch
 	conv     *nn.Conv2d
-	bn       *nn.BatchNorm
+	bn       nn.Module
 }
 
 // UNet3Plus is UNet 3+ (Huang et al.) as the reference's UNet3Plus builds
@@ -111,6 +111,20 @@ func NewUNet3Plus(c Config) *UNet3Plus {
 	}
 	m.outc = nn.Register(b, "outc", nn.NewPath("conv", nn.NewConv2d(up, c.Classes, 1)))
 	return m
+}
+
+// FoldPairs implements nn.PairFolder: each branch's conv→bn and each
+// stage's fusing conv{d}d_1→bn{d}d_1.
+func (m *UNet3Plus) FoldPairs(fold func(*nn.Conv2d, nn.Module) nn.Module) error {
+	for s := range m.stages {
+		st := &m.stages[s]
+		for i := range st.branches {
+			br := &st.branches[i]
+			br.bn = fold(br.conv, br.bn)
+		}
+		st.bn = fold(st.conv, st.bn)
+	}
+	return nil
 }
 
 // stage computes hd{d} from its five inputs (h1..h{d}, hd{d+1}..hd5) in a

@@ -146,12 +146,12 @@ func (p *unextPatchEmbed) Forward(x *torch.Tensor) *torch.Tensor {
 type UNext struct {
 	nn.Base
 	encoder                          [3]*nn.Conv2d
-	ebn                              [3]*nn.BatchNorm
+	ebn                              [3]nn.Module // BatchNorms (FoldedBatchNorms once fused)
 	norm3, norm4, dnorm3, dnorm4     *nn.LayerNorm
 	block1, block2, dblock1, dblock2 *unextShiftedBlock
 	patch3, patch4                   *unextPatchEmbed
 	decoder                          [5]*nn.Conv2d
-	dbn                              [4]*nn.BatchNorm
+	dbn                              [4]nn.Module
 	final                            *nn.Conv2d
 	pool                             *nn.MaxPool2d
 }
@@ -188,6 +188,19 @@ func NewUNext(c Config, o UNextOptions) *UNext {
 	}
 	m.final = nn.Register(b, "final", nn.NewConv2d(c1, c.Classes, 1))
 	return m
+}
+
+// FoldPairs implements nn.PairFolder: encoder{i}→ebn{i} and
+// decoder{i}→dbn{i}, each BatchNorm taking its convolution's output alone
+// (before the pooling or up-sampling).
+func (m *UNext) FoldPairs(fold func(*nn.Conv2d, nn.Module) nn.Module) error {
+	for i := range m.ebn {
+		m.ebn[i] = fold(m.encoder[i], m.ebn[i])
+	}
+	for i := range m.dbn {
+		m.dbn[i] = fold(m.decoder[i], m.dbn[i])
+	}
+	return nil
 }
 
 func unextUp(x *torch.Tensor) *torch.Tensor { return torch.Upscale(x, 2, torch.Bilinear, false) }

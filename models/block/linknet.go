@@ -41,12 +41,21 @@ func NewLinkNetDecoder(in, filters int64) *LinkNetDecoder {
 }
 
 // FoldPairs implements nn.PairFolder: conv1→norm1 and conv3→norm3 (norm2
-// follows a transposed convolution, which FoldBatchNorm does not take).
+// follows the transposed convolution: FoldTransposedPairs).
 func (d *LinkNetDecoder) FoldPairs(fold func(*nn.Conv2d, nn.Module) nn.Module) error {
 	if d.conv1 == nil {
 		return d.Err()
 	}
 	d.norm1, d.norm3 = fold(d.conv1, d.norm1), fold(d.conv3, d.norm3)
+	return nil
+}
+
+// FoldTransposedPairs implements nn.TransposedPairFolder: deconv2→norm2.
+func (d *LinkNetDecoder) FoldTransposedPairs(fold func(*nn.ConvTranspose2d, nn.Module) nn.Module) error {
+	if d.conv1 == nil {
+		return d.Err()
+	}
+	d.norm2 = fold(d.deconv2, d.norm2)
 	return nil
 }
 
