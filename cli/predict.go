@@ -56,7 +56,7 @@ func predictCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "predict",
 		Usage: "write predicted masks for an image, a volume or a directory of them",
-		Flags: withCommon(
+		Flags: withCommon(append([]cli.Flag{
 			&cli.StringFlag{Name: "checkpoint", Required: true, Usage: "model checkpoint"},
 			&cli.StringFlag{Name: "input", Required: true, Usage: "PNG, JPEG, NPY, NIfTI or DICOM file, or a directory (multi-channel models: nnU-Net cases, ID_0000.png, ID_0001.png, ...)"},
 			&cli.StringFlag{Name: "output", Required: true, Usage: "output file (.png, .npy; .nii/.nii.gz/.nrrd/.mha for volume inputs), or a directory"},
@@ -66,13 +66,8 @@ func predictCommand() *cli.Command {
 			&cli.IntFlag{Name: "window-batch", Value: 4, Usage: "windows (or slices) per forward pass, 1 or more"},
 			&cli.BoolFlag{Name: "tta", Usage: "test-time augmentation: mean of the softmax of the flipped inputs' predictions, flipped back"},
 			&cli.BoolFlag{Name: "largest-component", Usage: "keep each class's largest connected component only"},
-			&cli.BoolFlag{Name: "no-fuse", Usage: "keep the BatchNorms (by default each one after a convolution is folded into it at load: same masks, faster)"},
-			&cli.BoolFlag{Name: "channels-last", Usage: "run the model in channels-last (NHWC) memory format (the same as --layout channels_last)"},
-			&cli.StringFlag{Name: "layout", Value: "auto", Usage: "memory layout on the CPU: auto (the faster of the two, timed on each input shape's first call), contiguous or channels_last"},
-			&cli.StringFlag{Name: "amp", Usage: "mixed precision: bf16 (CPU or CUDA) or fp16 (CUDA)"},
-			&cli.StringFlag{Name: "engine", Value: "eager", Usage: "eager (the Go forward) or jit (the forward traced, frozen and optimised for inference per input shape; a few forwards' build on each shape's first call; see README, Performance)"},
 			&cli.StringFlag{Name: "probabilities", Usage: "also write class probabilities: a .npy file (.nii/.nii.gz for a volume), or a directory for a directory --input"},
-		),
+		}, speedFlags("a few forwards' build on each shape's first call")...)...),
 		Action: func(c *cli.Context) error {
 			dev, err := setup(c)
 			if err != nil {
@@ -112,14 +107,11 @@ func predictCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if l := c.String("layout"); l != infer.LayoutAuto && l != infer.LayoutContiguous && l != infer.LayoutChannelsLast {
-				return fmt.Errorf("predict: --layout %q: want %s, %s or %s", l, infer.LayoutAuto, infer.LayoutContiguous, infer.LayoutChannelsLast)
+			load, err := loadOptions(c, "predict")
+			if err != nil {
+				return err
 			}
-			if err := infer.CheckEngine(c.String("engine"), c.String("amp")); err != nil {
-				return fmt.Errorf("predict: --engine: %w", err)
-			}
-			p, err := infer.NewPredictorWith(c.String("checkpoint"), dev,
-				infer.LoadOptions{NoFuse: c.Bool("no-fuse"), ChannelsLast: c.Bool("channels-last"), Layout: c.String("layout"), AMP: c.String("amp"), Engine: c.String("engine")})
+			p, err := infer.NewPredictorWith(c.String("checkpoint"), dev, load)
 			if err != nil {
 				return err
 			}

@@ -22,7 +22,7 @@ func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
 		Usage: "serve models over HTTP (API, /metrics) with a web page to look at their predictions",
-		Flags: withCommon(
+		Flags: withCommon(append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "checkpoint", Required: true, Usage: "model file to serve, PATH or NAME=PATH (repeat for more)"},
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "address to listen on (port 0: any free port); loopback unless told otherwise"},
 			&cli.StringFlag{Name: "runs", Usage: "directory of training runs the page lists, with their reports"},
@@ -35,12 +35,16 @@ func serveCommand() *cli.Command {
 			&cli.Int64Flag{Name: "max-pixels", Value: serve.DefaultMaxPixels, Usage: "largest 2D image in pixels (413 over it)"},
 			&cli.StringFlag{Name: "token-file", Usage: "file holding a bearer token the API then requires (Authorization: Bearer TOKEN)"},
 			&cli.DurationFlag{Name: "drain-timeout", Value: 30 * time.Second, Usage: "on SIGTERM or Ctrl-C, how long to wait for the requests under way"},
-		),
+		}, speedFlags("built at start, before listening, for batch sizes 1 to --max-batch halving (8: 1, 2, 4, 8), each batch padded up to the next")...)...),
 		Action: func(c *cli.Context) error {
 			if err := firstErr(intFlag(c, "max-batch", 1, infer.MaxBatch), intFlag(c, "workers", 1, 64), intFlag(c, "queue", 1, 1<<16),
 				int64Flag(c, "max-body", 1, math.MaxInt64), int64Flag(c, "max-pixels", 1, math.MaxInt64),
 				positiveDuration(c, "timeout"), positiveDuration(c, "drain-timeout")); err != nil {
 				return fmt.Errorf("serve: %w", err)
+			}
+			load, err := loadOptions(c, "serve")
+			if err != nil {
+				return err
 			}
 			dev, err := setup(c)
 			if err != nil {
@@ -54,7 +58,7 @@ func serveCommand() *cli.Command {
 				Checkpoints: c.StringSlice("checkpoint"), Device: dev, RunsDir: c.String("runs"),
 				MaxBatch: c.Int("max-batch"), BatchWindow: c.Duration("batch-window"), Workers: c.Int("workers"),
 				Queue: c.Int("queue"), Timeout: c.Duration("timeout"), MaxBody: c.Int64("max-body"),
-				MaxPixels: c.Int64("max-pixels"), Token: token, Log: log.New(c.App.ErrWriter, "jmedseg serve: ", log.LstdFlags),
+				MaxPixels: c.Int64("max-pixels"), Token: token, Log: log.New(c.App.ErrWriter, "jmedseg serve: ", log.LstdFlags), Load: load,
 			}
 			s, err := serve.New(cfg)
 			if err != nil {

@@ -9,7 +9,10 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jmedseg/jmedseg/internal/progress"
+	"github.com/jmedseg/jmedseg/models"
 	"github.com/jmedseg/jmedseg/report"
+	"github.com/jmedseg/jmedseg/torch"
+	"github.com/jmedseg/jmedseg/torch/nn"
 	"github.com/jmedseg/jmedseg/train"
 )
 
@@ -17,7 +20,7 @@ func testCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "test",
 		Usage: "evaluate a checkpoint on data set splits: metrics JSON, overlay PNGs and a report",
-		Flags: withCommon(
+		Flags: withCommon(append([]cli.Flag{
 			&cli.StringFlag{Name: "checkpoint", Required: true, Usage: "model checkpoint (best.safetensors of a run)"},
 			&cli.StringFlag{Name: "data", Required: true, Usage: "data set directory"},
 			&cli.StringFlag{Name: "split", Usage: "comma-separated splits (default: every split but train and val)"},
@@ -25,10 +28,14 @@ func testCommand() *cli.Command {
 			&cli.IntFlag{Name: "batch", Value: 8, Usage: "batch size, 1 or more"},
 			&cli.BoolFlag{Name: "force", Usage: "write into --out even when it is a training run directory (its report is replaced)"},
 			foldFlags()[0], foldFlags()[1],
-		),
+		}, speedFlags("a few forwards' build on each batch shape's first call: the full and the last batch of each split")...)...),
 		Action: func(c *cli.Context) error {
 			if err := intFlag(c, "batch", 1, math.MaxInt); err != nil {
 				return fmt.Errorf("test: %w", err)
+			}
+			load, err := loadOptions(c, "test")
+			if err != nil {
+				return err
 			}
 			fold, err := foldOptions(c)
 			if err != nil {
@@ -47,12 +54,15 @@ func testCommand() *cli.Command {
 			bars := progress.New(progressOut) // on a terminal, a bar of each split's images
 			defer bars.Close()
 			var bar *progress.Bar
-			run, err := train.TestWithProgress(c.Context, c.String("checkpoint"), c.String("data"), fold, splits, c.String("out"), c.String("device"), c.Int("batch"),
+			prepare := func(m nn.Module, info models.Info, dev torch.Device) (nn.Module, error) {
+				return load.Prepare(m, info.Model, dev)
+			}
+			run, err := train.TestPrepared(c.Context, c.String("checkpoint"), c.String("data"), fold, splits, c.String("out"), c.String("device"), c.Int("batch"),
 				func(e train.Event) {
 					if e.Kind == "test_images" {
 						bar = testBar(bars, bar, e)
 					}
-				})
+				}, prepare)
 			bars.Close() // the result on a clean line
 			if err != nil {
 				return err

@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/jmedseg/jmedseg/infer"
 )
 
 // metrics are a Server's Prometheus metrics, in a registry of its own (so
@@ -19,6 +21,7 @@ type metrics struct {
 	batches   *prometheus.HistogramVec
 	inference *prometheus.HistogramVec
 	queued    *prometheus.GaugeVec
+	admitted  prometheus.Gauge
 }
 
 // modelMetrics are one model's batch metrics.
@@ -48,7 +51,10 @@ func newMetrics(maxBatch int) *metrics {
 	m.queued = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "jmedseg_queue_length", Help: "Requests waiting for a model's batch worker.",
 	}, []string{"model"})
-	m.reg.MustRegister(m.requests, m.latency, m.batches, m.inference, m.queued,
+	m.admitted = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "jmedseg_requests_admitted", Help: "Prediction requests under way (reading, decoding, waiting or running); past --queue more are answered 503.",
+	})
+	m.reg.MustRegister(m.requests, m.latency, m.batches, m.inference, m.queued, m.admitted,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -56,6 +62,14 @@ func newMetrics(maxBatch int) *metrics {
 func (m *metrics) forModel(name string) *modelMetrics {
 	return &modelMetrics{batches: m.batches.WithLabelValues(name), inference: m.inference.WithLabelValues(name),
 		queued: m.queued.WithLabelValues(name)}
+}
+
+// watchEngine reports p's jit builds as jmedseg_jit_builds{model=name}.
+func (m *metrics) watchEngine(name string, p *infer.Predictor) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "jmedseg_jit_builds", Help: "Modules the jit engine has built (one per batch shape; 0 with the eager engine).",
+		ConstLabels: prometheus.Labels{"model": name},
+	}, func() float64 { return float64(p.JITBuilds()) }))
 }
 
 // observe records one answered request.

@@ -96,6 +96,33 @@ type Config struct {
 	// Log receives one line per failed request and server events; nil
 	// logs nothing.
 	Log *log.Logger
+	// Load is how the models run (infer.LoadOptions: folding, memory
+	// layout, autocast, engine). With the jit engine a batch is padded up
+	// to the next of a few batch sizes (Load.JITBatches, by default
+	// JITBatches(MaxBatch)), whose modules New builds before it returns,
+	// so that no request waits for a build.
+	Load infer.LoadOptions
+}
+
+// JITBatches are the batch sizes a server of the given max batch builds
+// the jit engine for: maxBatch, halved (rounding up) down to 1, and past
+// infer.MaxJITShapes the largest ones and 1 (8: 1, 2, 4, 8; 16: 1, 4, 8,
+// 16). A batch is padded with zero images up to the next size: at most
+// about twice the work of its own images, against a build (several
+// forwards) for each of maxBatch sizes.
+func JITBatches(maxBatch int) []int {
+	var s []int
+	for n := max(maxBatch, 1); ; n = (n + 1) / 2 {
+		s = append(s, n)
+		if n == 1 {
+			break
+		}
+	}
+	if len(s) > infer.MaxJITShapes {
+		s = append(s[:infer.MaxJITShapes-1], 1)
+	}
+	slices.Reverse(s)
+	return s
 }
 
 // Server serves models over HTTP. Close it after the http.Server that
@@ -237,6 +264,9 @@ func (c *Config) fill() error {
 	case c.MaxPixels < 1:
 		return fmt.Errorf("--max-pixels %d: want 1 or more", c.MaxPixels)
 	}
+	if strings.EqualFold(c.Load.Engine, infer.EngineJIT) && len(c.Load.JITBatches) == 0 {
+		c.Load.JITBatches = JITBatches(c.MaxBatch)
+	}
 	if c.RunsDir != "" {
 		if st, err := os.Stat(c.RunsDir); err != nil || !st.IsDir() {
 			return fmt.Errorf("--runs %s: not a directory", c.RunsDir)
@@ -261,10 +291,23 @@ func (s *Server) load(name, path string) (*model, error) {
 	}
 	params := net.NumParams()
 	net.Free()
-	p, err := infer.NewPredictor(path, s.cfg.Device)
+	p, err := infer.NewPredictorWith(path, s.cfg.Device, s.cfg.Load)
 	if err != nil {
 		return nil, fmt.Errorf("--checkpoint %s: %w", path, err)
 	}
+	if sizes := s.cfg.Load.JITBatches; len(sizes) > 0 {
+		// Built now, before the server listens: a build takes several
+		// forwards per size, which a first request would otherwise wait
+		// out (perhaps past its --timeout).
+		s.logf("model %s: building the jit engine for batch sizes %v", name, sizes)
+		start := time.Now()
+		if err := p.Warm(sizes); err != nil {
+			p.Close()
+			return nil, fmt.Errorf("--checkpoint %s: building the jit engine: %w (serve it with --engine eager)", path, err)
+		}
+		s.logf("model %s: jit engine built in %.1fs", name, time.Since(start).Seconds())
+	}
+	s.metrics.watchEngine(name, p)
 	m := &model{Name: name, Checkpoint: path, info: p.Info(), params: params, p: p}
 	m.b = newBatcher(p, s.cfg.MaxBatch, s.cfg.BatchWindow, s.cfg.Workers, s.cfg.Queue, s.metrics.forModel(name))
 	return m, nil
@@ -508,7 +551,8 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) *model {
 func (s *Server) admitted(w http.ResponseWriter) (release func(), ok bool) {
 	select {
 	case s.admit <- struct{}{}:
-		return func() { <-s.admit }, true
+		s.metrics.admitted.Inc()
+		return func() { s.metrics.admitted.Dec(); <-s.admit }, true
 	default:
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("server busy: %d requests under way (--queue %d); retry later", s.cfg.Queue, s.cfg.Queue))
