@@ -9,18 +9,23 @@ import (
 
 // Fuse prepares a model in evaluation mode for inference: every BatchNorm
 // that directly follows a convolution in the model's forward is folded
-// into that convolution's weights and bias (nn.FoldBatchNorm), and the ReLUs
-// after those convolutions work in place. The model then computes what it
-// computed before to float32 round-off (the tests check every registered
-// model to 1e-5 of its output scale), with one operation fewer per pair.
+// into that convolution's weights and bias (nn.FoldBatchNorm,
+// nn.FoldBatchNormTransposed), and the ReLUs after those convolutions work
+// in place. The model then computes what it computed before to float32
+// round-off (the tests check every registered model to 1e-5 of its output
+// scale), with one operation fewer per pair.
 //
 // The pairs folded are those whose order the module tree proves: two
-// neighbours of an nn.Sequential (its Forward hands the convolution's
-// output to the BatchNorm alone), block.ConvNormAct's Conv and Norm, and
-// the pairs nn.PairFolders name (ResNet blocks and stems, ASPP, LinkNet's
-// decoder, deeplab's decoder). Other pairs a model applies in its own
-// Forward are left as they are, as are modules registered in more than one
-// place (resunet registers its backbone's layers twice). The fused model is for
+// neighbours of an nn.Sequential (its Forward hands the convolution's, or
+// transposed convolution's, output to the BatchNorm alone),
+// block.ConvNormAct's Conv and Norm, and the pairs nn.PairFolders and
+// nn.TransposedPairFolders name (the models' and blocks' own Forwards:
+// ResNet blocks and stems, ASPP, LinkNet's decoder, and most models here).
+// In every registered model that is every BatchNorm after a convolution;
+// those after a sum, a concatenation or a ReLU (dense, multires) have no
+// convolution to go into. A module registered in more than one place is
+// left alone, unless the place is an nn.Aliaser's alias, a second name the
+// forward never applies (resunet's layer0..layer3). The fused model is for
 // inference only: in training mode a folded BatchNorm returns an error, and
 // its state dict holds the folded weights (save the model before fusing).
 func Fuse(m nn.Module) (nn.FuseReport, error) {

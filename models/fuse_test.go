@@ -67,8 +67,17 @@ func TestFuseEveryModel(t *testing.T) {
 				return v
 			}
 			ref := forward()
-			rep, err := models.Fuse(m)
-			require.NoError(t, err)
+			params := len(m.Parameters())
+			var rep nn.FuseReport
+			live, leaked := leakCheck(func() {
+				var err error
+				rep, err = models.Fuse(m)
+				require.NoError(t, err)
+			})
+			// Folding leaves nothing behind but the biases it registers on
+			// convolutions that had none.
+			assert.Equal(t, int64(len(m.Parameters())-params), live, "live tensor handles after Fuse")
+			assert.Zero(t, leaked)
 			got := forward()
 			require.Len(t, got, len(ref))
 			scale, worst := 1.0, 0.0
