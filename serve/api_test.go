@@ -206,6 +206,8 @@ func TestMetrics(t *testing.T) {
 		`jmedseg_batch_size_count{model="tiny"}`,
 		`jmedseg_batch_size_sum{model="tiny"} 4`,
 		`jmedseg_queue_length{model="tiny"} 0`,
+		`jmedseg_requests_admitted 0`,
+		`jmedseg_jit_builds{model="tiny"} 0`,
 		`go_goroutines`,
 		`process_resident_memory_bytes`,
 	} {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 	args := []string{"serve", "--checkpoint", ckpt, "--addr", "127.0.0.1:0", "--json", "--batch-window", "1s", "--threads", "1"}
 	cmd := exec.Command(exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), "JMEDSEG_SERVE_CHILD="+strings.Join(args, "\n"))
-	var stderr bytes.Buffer
+	var stderr syncBuffer // written by exec's copying goroutine, read here
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -87,4 +88,23 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 	assert.Contains(t, stderr.String(), "stopping: answering the requests under way")
 	_, err = http.Get(started.URL + "healthz")
 	assert.Error(t, err, "no connections after the drain")
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and readers at once (a
+// child's stderr, read while the child runs).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

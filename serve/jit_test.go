@@ -78,7 +78,7 @@ func burst(t testing.TB, url string, bodies [][]byte) [][]byte {
 // serve with the jit engine builds its batch sizes (1, 2, 4 for max batch
 // 4) before New returns and none after, whatever the mix of requests:
 // bursts of 1 to 7 distinct images, batched and padded, each answered
-// with the mask the eager engine gives it.
+// with the mask the eager engine gives it, and a volume.
 func TestJITEngineServes(t *testing.T) {
 	dir := t.TempDir()
 	ckpt := modelFile(t, dir, "tiny.safetensors", tiny)
@@ -106,6 +106,13 @@ func TestJITEngineServes(t *testing.T) {
 			assert.Equal(t, want[i], got[i], "burst of %d, image %d", n, i)
 		}
 	}
+	// A volume's 19 slices: pieces of 4, the last padded.
+	vol := niftiVolume(t, 20, 18, 19, false)
+	code, wantVol, _ := post(t, eagerURL+"/v1/models/tiny/predict", "", vol)
+	require.Equal(t, 200, code, "%s", wantVol)
+	code, gotVol, _ := post(t, jitURL+"/v1/models/tiny/predict", "", vol)
+	require.Equal(t, 200, code, "%s", gotVol)
+	assert.Equal(t, wantVol, gotVol, "the volume's label file")
 	assert.Equal(t, 3.0, metricValue(t, jitURL, builds), "no build after start")
 	assert.Positive(t, metricValue(t, jitURL, `jmedseg_batch_size_count{model="tiny"} `))
 }
