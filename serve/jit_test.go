@@ -120,14 +120,18 @@ func TestJITEngineServes(t *testing.T) {
 // The latency of serve's engines on a unet (width 8, 128², max batch 8,
 // window 5 ms) over bursts of mixed request counts, and the jit builds
 // with and without padding. A measurement, not a test: it runs with
-// JMEDSEG_JIT_MEASURE=1 and logs its figures.
+// JMEDSEG_JIT_MEASURE=1 and logs its figures (JMEDSEG_JIT_ROUNDS rounds
+// of 15 bursts; JMEDSEG_LOAD_WIDTH, _SIZE and _CHECKPOINT as TestLoad).
 func TestJITEngineLatency(t *testing.T) {
 	if os.Getenv("JMEDSEG_JIT_MEASURE") == "" {
 		t.Skip("a measurement: set JMEDSEG_JIT_MEASURE=1")
 	}
 	size, width := envInt("JMEDSEG_LOAD_SIZE", 128), envInt("JMEDSEG_LOAD_WIDTH", 8)
-	ckpt := modelFile(t, t.TempDir(), "m.safetensors", modelSpec{name: "unet", in: 1, classes: []string{"bg", "fg"},
-		width: int64(width), size: size, seed: 3})
+	ckpt := os.Getenv("JMEDSEG_LOAD_CHECKPOINT") // a real model instead (its input size as JMEDSEG_LOAD_SIZE)
+	if ckpt == "" {
+		ckpt = modelFile(t, t.TempDir(), "m.safetensors", modelSpec{name: "unet", in: 1, classes: []string{"bg", "fg"},
+			width: int64(width), size: size, seed: 3})
+	}
 	counts := []int{1, 3, 8, 2, 5, 1, 7, 4, 6, 1, 2, 8, 3, 1, 5}
 	rounds := envInt("JMEDSEG_JIT_ROUNDS", 2)
 	var bodies [][]byte
