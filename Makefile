@@ -17,6 +17,9 @@ CUDA_DEFS := $(if $(wildcard $(LIBTORCH)/lib/libtorch_cuda.so),-DJMEDSEG_CUDA $(
 export CGO_CXXFLAGS := -I$(LIBTORCH)/include -I$(LIBTORCH)/include/torch/csrc/api/include $(ABI_FLAG) $(CUDA_DEFS) $(CGO_CXXFLAGS)
 export CGO_LDFLAGS := -L$(LIBTORCH)/lib -Wl,-rpath,$(LIBTORCH)/lib $(CUDA_LIBS) $(CGO_LDFLAGS)
 CMAKE_PREFIX := -DCMAKE_PREFIX_PATH=$(LIBTORCH) $(if $(CXX11_ABI),-DCMAKE_CXX_FLAGS=$(ABI_FLAG),)
+# The Winograd convolutions (csrc/wino.cc) are built on Debian's oneDNN 2,
+# which another libtorch does not bring.
+export GOFLAGS := $(strip $(GOFLAGS) -tags=nowinograd)
 endif
 
 .PHONY: zoo small all setup build test test-go test-race test-c test-torch2 vet bench bench-ops brain clean

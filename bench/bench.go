@@ -39,6 +39,10 @@ type Options struct {
 	Foreach      bool   // train: the multi-tensor optimizer step (optim.ImplForeach)
 	CUDAGraphs   bool   // CUDA: capture one step and replay it (train: forward and backward; the step eager)
 	NoOneDNN     bool   // convolutions on the kernels PyTorch eager picks (torch.SetOneDNNConv(false))
+	// Winograd is the mode of oneDNN's Winograd 3×3 convolutions for the run
+	// ("off", "inference" or "training"; "" keeps the process's, by
+	// default inference).
+	Winograd string
 	// Engine (infer): "" or "eager" runs the Go forward, "jit" its trace,
 	// frozen and optimised for inference (infer.JIT); its build (trace,
 	// optimisation, check) is one more untimed step, reported apart.
@@ -69,6 +73,7 @@ type Result struct {
 	Foreach       bool      `json:"foreach,omitempty"`
 	CUDAGraphs    bool      `json:"cuda_graphs,omitempty"`
 	NoOneDNN      bool      `json:"no_onednn,omitempty"`
+	Winograd      string    `json:"winograd,omitempty"` // the mode in effect (off where unavailable)
 	Engine        string    `json:"engine,omitempty"`
 	// BuildSeconds is the jit engine's first call: trace, freeze and
 	// optimise, check against the Go forward, run.
@@ -143,6 +148,14 @@ func Run(opt Options) (*Result, error) {
 	if opt.NoOneDNN {
 		defer torch.SetOneDNNConv(torch.SetOneDNNConv(false))
 	}
+	if opt.Winograd != "" {
+		wm, err := torch.ParseWinogradMode(opt.Winograd)
+		if err != nil {
+			return nil, fmt.Errorf("bench: --winograd: %w", err)
+		}
+		defer torch.SetWinograd(torch.SetWinograd(wm))
+	}
+	res.Winograd = torch.Winograd().String()
 	var graph *torch.CUDAGraph
 	if opt.CUDAGraphs {
 		if graph, err = torch.NewCUDAGraph(opt.Device); err != nil {

@@ -23,6 +23,8 @@ func commonFlags() []cli.Flag {
 		&cli.IntFlag{Name: "threads", Usage: "libtorch intra-op threads (0: libtorch's default; at most 4 per CPU)"},
 		&cli.Uint64Flag{Name: "seed", Value: 0, Usage: "random seed"},
 		&cli.BoolFlag{Name: "json", Usage: "machine-readable output on stdout"},
+		&cli.StringFlag{Name: "winograd", Usage: "oneDNN's Winograd kernels for 3×3 float32 CPU convolutions: off, inference (where no gradient is recorded) or training (everywhere)" +
+			" (default " + torch.Winograd().String() + ")"},
 	}
 }
 
@@ -39,8 +41,27 @@ func setup(c *cli.Context) (torch.Device, error) {
 	if n := c.Int("threads"); n > 0 {
 		torch.SetNumThreads(n)
 	}
+	if err := setWinograd(c.String("winograd")); err != nil {
+		return torch.CPU, err
+	}
 	torch.ManualSeed(c.Uint64("seed"))
 	return torch.ParseDevice(c.String("device"))
+}
+
+// setWinograd applies --winograd ("" keeps the default).
+func setWinograd(v string) error {
+	if v == "" {
+		return nil
+	}
+	m, err := torch.ParseWinogradMode(v)
+	if err != nil {
+		return fmt.Errorf("--winograd: %w", err)
+	}
+	if m != torch.WinogradOff && !torch.WinogradAvailable() {
+		return fmt.Errorf("--winograd %s: this build has no Winograd kernels (built with -tags nowinograd, or the CPU has no AVX-512)", v)
+	}
+	torch.SetWinograd(m)
+	return nil
 }
 
 func printJSON(w io.Writer, v any) error {

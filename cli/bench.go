@@ -46,7 +46,7 @@ func benchCommand() *cli.Command {
 			r, err := bench.Run(bench.Options{Model: c.String("model"), Batch: c.Int("batch"), Size: c.Int("size"), Width: c.Int64("width"),
 				Steps: c.Int("steps"), Warmup: warmup, Mode: c.String("mode"), Device: dev,
 				Fuse: c.Bool("fuse"), ChannelsLast: c.Bool("channels-last"), AMP: c.String("amp"), Foreach: c.Bool("foreach"), CUDAGraphs: c.Bool("cuda-graphs"),
-				NoOneDNN: !c.Bool("onednn"), Engine: c.String("engine")})
+				NoOneDNN: !c.Bool("onednn"), Winograd: c.String("winograd"), Engine: c.String("engine")})
 			if err != nil {
 				return err
 			}

@@ -13,6 +13,7 @@
 // libtorch_cuda), since at::cuda::CUDAGraph exists only in CUDA builds.
 #include "perf.h"
 #include "shim_internal.h"
+#include "wino.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
@@ -246,6 +247,13 @@ jt_result jp_conv2d(jt_tensor x, jt_tensor w, jt_tensor b, const int64_t *stride
     at::IntArrayRef s(stride, 2), p(padding, 2), d(dilation, 2);
     bool on = onednn_applies(T(x), T(w), bias, stride, padding, dilation, groups);
     if (used != nullptr) *used = on ? 1 : 0;
+    if (on && groups == 1 && stride[0] == 1 && stride[1] == 1 && dilation[0] == 1 && dilation[1] == 1) {
+      at::Tensor out;
+      if (jmedseg_wino::try_conv(T(x), T(w), bias, padding, &out)) {
+        if (used != nullptr) *used = 2;
+        return jt_result{wrap(std::move(out)), nullptr};
+      }
+    }
     if (on) return jt_result{wrap(at::mkldnn_convolution(T(x), T(w), bias, p, s, d, groups)), nullptr};
     return jt_result{wrap(at::conv2d(T(x), T(w), bias, s, p, d, groups)), nullptr};
   }

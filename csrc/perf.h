@@ -42,7 +42,8 @@ int jp_autocast_enabled(int dev_type); /* on the calling thread */
  * at::mkldnn_convolution (oneDNN) while the switch is on (the default),
  * libtorch has MKLDNN and the user has not disabled it, autocast is off on
  * the CPU and no tracer is recording. *used (when not NULL) says which ran.
- * The switch is process-wide. */
+ * The switch is process-wide. *used: 0 at::conv2d, 1 oneDNN's direct
+ * kernel, 2 its Winograd kernel (csrc/wino.cc). */
 jt_result jp_conv2d(jt_tensor x, jt_tensor w, jt_tensor b, const int64_t *stride, const int64_t *padding,
                     const int64_t *dilation, int64_t groups, int *used);
 void jp_set_onednn_conv(int on);
@@ -51,6 +52,19 @@ int jp_has_mkldnn(void);
 /* Sets the calling thread's override (-1: none, 0: off) and returns the
  * previous one. */
 int jp_onednn_conv_thread(int v);
+
+/* ---- Winograd 3×3 convolutions (csrc/wino.cc; csrc/wino_none.cc where
+ * the build has no oneDNN 2) ----
+ * jp_winograd_set sets the mode (0 off, 1 inference: no gradient recorded,
+ * 2 inference and training) and returns the previous one; a change empties
+ * the cache of packed weights. jp_winograd_available is 1 where oneDNN
+ * offers the kernels on this CPU. jp_winograd_cached counts the weights
+ * packed for inference and (in *bytes) what they hold. */
+int jp_winograd_set(int mode);
+int jp_winograd_mode(void);
+int jp_winograd_available(void);
+int64_t jp_winograd_cached(int64_t *bytes);
+void jp_winograd_clear(void);
 
 /* ---- multi-tensor updates (n tensors per list; in place on xs) ---- */
 jt_error *jp_foreach_mul_scalar_(jt_tensor *xs, int64_t n, double s);

@@ -159,6 +159,9 @@ export CGO_LDFLAGS="-L$LIBTORCH/lib -Wl,-rpath,$LIBTORCH/lib $CUDA_LIBS ${CGO_LD
 # Without network the modules must be there: a vendor/ folder (go mod
 # vendor, before copying the tree) or a filled module cache.
 if [ -d vendor ] && [ -z "${GOFLAGS:-}" ]; then export GOFLAGS=-mod=vendor; fi
+# csrc/wino.cc needs Debian 12's oneDNN 2 (headers and library); PyTorch's
+# wheels carry oneDNN inside, without either.
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-tags=nowinograd"
 log "CGO_CXXFLAGS=$CGO_CXXFLAGS"
 log "CGO_LDFLAGS=$CGO_LDFLAGS"
 if [ -z "$CUDA_INCLUDE" ]; then

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Installs what jmedseg needs on Debian 12: libtorch (CPU) with the gloo headers its c10d (distributed training) includes, PyTorch for the
+# Installs what jmedseg needs on Debian 12: libtorch (CPU) with the gloo headers its c10d (distributed training) includes, oneDNN 2's headers (libdnnl-dev: the Winograd convolutions, csrc/wino.cc), PyTorch for the
 # parity tests' oracle, CMake for the C ABI test, and the two Debian packages
 # the default brain MRI data set is built from, and Chromium for serve's
 # headless browser test. Idempotent; quiet when done.
 set -euo pipefail
 
-pkgs=(libtorch-dev libgloo-dev python3-torch python3-numpy cmake g++ libpng-dev mricron-data insighttoolkit5-examples chromium)
+pkgs=(libtorch-dev libgloo-dev libdnnl-dev python3-torch python3-numpy cmake g++ libpng-dev mricron-data insighttoolkit5-examples chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -176,7 +176,7 @@ mkdir -p "$ROOT/root/.cache/go-build"
 # shellcheck disable=SC2016
 in_chroot /usr/bin/env -i \
   PATH=/usr/local/go/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 TMPDIR=/tmp \
-  CI=1 GOPROXY=off GOTOOLCHAIN=local GOFLAGS="-mod=mod -buildvcs=false" \
+  CI=1 GOPROXY=off GOTOOLCHAIN=local GOFLAGS="-mod=mod -buildvcs=false -tags=nowinograd" \
   GOPATH=/root/go GOMODCACHE=/root/go/pkg/mod GOCACHE=/root/.cache/go-build \
   PYTHONDONTWRITEBYTECODE=1 TESTS="$TESTS" EXTRA="${TORCH2_GOFLAGS:-}" \
   /bin/bash -c 'set -euo pipefail

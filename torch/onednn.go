@@ -5,7 +5,11 @@ package torch
 */
 import "C"
 
-import "runtime"
+import (
+	"fmt"
+	"runtime"
+	"sync"
+)
 
 // Conv2dOneDNN is Conv2d, except that a float32 CPU convolution runs
 // libtorch's oneDNN kernel (at::mkldnn_convolution) wherever it applies.
@@ -35,15 +39,22 @@ func Conv2dOneDNN(x, w, b *Tensor, stride, padding, dilation [2]int64, groups in
 // conv2dKernel is Conv2dOneDNN that also says whether oneDNN ran (for
 // tests: the out-parameter costs an allocation per call).
 func conv2dKernel(x, w, b *Tensor, stride, padding, dilation [2]int64, groups int64) (*Tensor, bool) {
+	r, k := conv2dWhich(x, w, b, stride, padding, dilation, groups)
+	return r, k != 0
+}
+
+// conv2dWhich is Conv2dOneDNN that also says which kernel ran: 0
+// at::conv2d, 1 oneDNN direct, 2 oneDNN Winograd.
+func conv2dWhich(x, w, b *Tensor, stride, padding, dilation [2]int64, groups int64) (*Tensor, int) {
 	if err := argErr("conv2d", x, w); err != nil {
-		return errTensor(err), false
+		return errTensor(err), 0
 	}
 	if err := optArgErr("conv2d", b); err != nil {
-		return errTensor(err), false
+		return errTensor(err), 0
 	}
 	var used C.int
 	r := result(C.jp_conv2d(x.h, w.h, optH(b), pair(&stride), pair(&padding), pair(&dilation), C.int64_t(groups), &used), "conv2d", x, w, b)
-	return r, used != 0
+	return r, int(used)
 }
 
 // SetOneDNNConv turns Conv2dOneDNN's use of oneDNN on (the default) or off,
@@ -77,3 +88,91 @@ func WithoutOneDNNConv(f func()) {
 // OneDNNConv reports whether Conv2dOneDNN may use oneDNN: the switch is on
 // and libtorch was built with MKLDNN.
 func OneDNNConv() bool { return C.jp_onednn_conv() != 0 && C.jp_has_mkldnn() != 0 }
+
+// WinogradMode says where Conv2dOneDNN may use oneDNN's Winograd kernels
+// for 3×3 convolutions (stride 1, no dilation, no groups, padding up to 1,
+// at least 32 input and output channels: thinner layers are faster on the
+// direct kernel).
+type WinogradMode int
+
+const (
+	// WinogradOff keeps every convolution on the direct kernel.
+	WinogradOff WinogradMode = 0
+	// WinogradInference uses it where no gradient is recorded (NoGrad,
+	// inference mode, or no input requiring one), with each weight packed
+	// once per input shape and cached.
+	WinogradInference WinogradMode = 1
+	// WinogradTraining (the default) also uses it where gradients are
+	// recorded: its backward is oneDNN's Winograd backward-data and
+	// backward-weights (no double backward), the weights reordered at each
+	// call as they change at each step.
+	WinogradTraining WinogradMode = 2
+)
+
+// String names the mode as the command line's --winograd flag does.
+func (m WinogradMode) String() string {
+	switch m {
+	case WinogradOff:
+		return "off"
+	case WinogradInference:
+		return "inference"
+	case WinogradTraining:
+		return "training"
+	}
+	return fmt.Sprintf("WinogradMode(%d)", int(m))
+}
+
+// ParseWinogradMode reads "off", "inference" or "training".
+func ParseWinogradMode(s string) (WinogradMode, error) {
+	for _, m := range []WinogradMode{WinogradOff, WinogradInference, WinogradTraining} {
+		if s == m.String() {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("winograd mode %q: want off, inference or training", s)
+}
+
+// SetWinograd sets the process-wide Winograd mode and returns the previous
+// one. The kernels' float32 round-off is of the direct kernel's order, not
+// bit for bit the same: against a float64 reference, outputs within 2e-6
+// of their scale (the direct kernel: 1e-7 to 2e-6), gradients within 5e-6
+// (the input's up to 10× the direct kernel's error). It has no effect where WinogradAvailable is false, nor
+// where Conv2dOneDNN takes at::conv2d (SetOneDNNConv(false), autocast, a
+// tracer).
+func SetWinograd(m WinogradMode) (was WinogradMode) {
+	return WinogradMode(C.jp_winograd_set(C.int(m)))
+}
+
+// Winograd reports the current mode (WinogradOff where the kernels are not
+// available).
+func Winograd() WinogradMode {
+	if !WinogradAvailable() {
+		return WinogradOff
+	}
+	return WinogradMode(C.jp_winograd_mode())
+}
+
+// WinogradAvailable reports whether the build has the kernels (not with
+// -tags nowinograd, which builds without oneDNN 2) and oneDNN offers them
+// on this CPU (AVX-512).
+func WinogradAvailable() bool {
+	winogradOnce.Do(func() { winogradAvail = C.jp_winograd_available() != 0 })
+	return winogradAvail
+}
+
+var (
+	winogradOnce  sync.Once
+	winogradAvail bool
+)
+
+// WinogradCache reports how many weights are packed for inference (one per
+// weight and input shape, at most 4 shapes per weight; a freed weight's
+// entries go at the next packing) and the bytes they hold.
+func WinogradCache() (entries int, bytes int64) {
+	var b C.int64_t
+	n := C.jp_winograd_cached(&b)
+	return int(n), int64(b)
+}
+
+// ClearWinogradCache frees every packed weight.
+func ClearWinogradCache() { C.jp_winograd_clear() }

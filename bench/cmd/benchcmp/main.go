@@ -275,7 +275,7 @@ func main() {
 			want := strings.Split(*trickNames, ",")
 			tricks = slices.DeleteFunc(tricks, func(t trick) bool { return !slices.Contains(want, t.Name) })
 			if len(tricks) != len(want) {
-				log.Fatalf("-trick-names %q: the tricks are fused, channels-last, jit, bf16 (CUDA: graphs, bf16+graphs, fp16)", *trickNames)
+				log.Fatalf("-trick-names %q: the tricks are fused, channels-last, jit, bf16, direct (CUDA: graphs, bf16+graphs, fp16)", *trickNames)
 			}
 		}
 		rep.Tricks = tricks
@@ -443,6 +443,9 @@ func trickSets(device string) []trick {
 		// torch.jit.freeze of the trace (bench.py --ofi).
 		{Name: "jit", Infer: [2][]string{{"--engine", "jit"}, {"--ofi"}}},
 		{Name: "bf16", Train: [2][]string{{"--amp", "bf16"}, {"--amp", "bf16"}}, Infer: [2][]string{{"--amp", "bf16", "--fuse"}, {"--amp", "bf16"}}},
+		// direct: Go without the Winograd kernels (its default, in every other
+		// column), to show what they give; PyTorch has no counterpart.
+		{Name: "direct", Train: [2][]string{{"--winograd", "off"}, {}}, Infer: [2][]string{{"--winograd", "off", "--fuse"}, {"--freeze"}}},
 	}
 	if device == "cuda" {
 		ts = append(ts,

@@ -41,6 +41,7 @@ func main() {
 	fs.BoolVar(&o.CUDAGraphs, "cuda-graphs", false, "CUDA: capture and replay the step")
 	fs.StringVar(&o.Engine, "engine", "eager", "infer: eager or jit (trace, freeze, optimize_for_inference)")
 	onednn := fs.Bool("onednn", true, "float32 CPU convolutions on oneDNN (false: PyTorch eager's kernels)")
+	fs.StringVar(&o.Winograd, "winograd", "inference", "Winograd 3×3 convolutions: off, inference or training")
 	_ = fs.Parse(args)
 	o.NoOneDNN = !*onednn
 	if err := run(o, *dev, *threads, *warmup, *asJSON); err != nil {
