@@ -352,9 +352,15 @@ struct WinoConvNoBias : public torch::autograd::Function<WinoConvNoBias> {
 };
 
 // worth says whether the Winograd kernel is expected to beat the direct
-// one: measured on this project's CPU, it wins from 32 input and output
-// channels up and loses (2–15×) on thin layers.
-bool worth(int64_t c, int64_t o, int64_t h, int64_t w) { return c >= 32 && o >= 32 && h >= 4 && w >= 4; }
+// one, as measured on this project's CPU (2 threads): it wins from 32
+// input and output channels up and loses (2–15×) on thin layers. Training
+// has only F(4×4,3×3) (inference also F(2×2,3×3), which oneDNN picks for
+// small maps): on under 1024 output pixels per batch (unet's 8×8 and
+// 16×16 levels at batch 1) it is 1.5–4× slower than direct there.
+bool worth(int64_t n, int64_t c, int64_t o, int64_t h, int64_t w, bool training) {
+  if (c < 32 || o < 32 || h < 4 || w < 4) return false;
+  return !training || n * h * w >= 1024;
+}
 
 }  // namespace
 
@@ -367,7 +373,7 @@ bool try_conv(const at::Tensor &x, const at::Tensor &w, const c10::optional<at::
   if (grad && m != kTraining) return false;
   if (x.is_inference() && grad) return false;
   int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3), o = w.size(0);
-  if (!worth(c, o, h, wd) || padding[0] > 1 || padding[1] > 1) return false;
+  if (!worth(n, c, o, h, wd, grad) || padding[0] > 1 || padding[1] > 1) return false;
   // Channels-last stays channels-last (as at::mkldnn_convolution does).
   bool nhwc = !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast);
   at::Tensor xc = nhwc ? x : x.contiguous();
