@@ -41,7 +41,7 @@ type Options struct {
 	NoOneDNN     bool   // convolutions on the kernels PyTorch eager picks (torch.SetOneDNNConv(false))
 	// Winograd is the mode of oneDNN's Winograd 3×3 convolutions for the run
 	// ("off", "inference" or "training"; "" keeps the process's, by
-	// default inference).
+	// default training).
 	Winograd string
 	// Engine (infer): "" or "eager" runs the Go forward, "jit" its trace,
 	// frozen and optimised for inference (infer.JIT); its build (trace,

@@ -396,6 +396,7 @@ bool try_conv(const at::Tensor &x, const at::Tensor &w, const c10::optional<at::
 
 extern "C" {
 int jp_winograd_set(int m) {
+  if (m < jmedseg_wino::kOff || m > jmedseg_wino::kTraining) return jmedseg_wino::mode.load();  // not a mode
   int prev = jmedseg_wino::mode.exchange(m);
   if (prev != m) jp_winograd_clear();
   return prev;

@@ -133,7 +133,7 @@ func ParseWinogradMode(s string) (WinogradMode, error) {
 }
 
 // SetWinograd sets the process-wide Winograd mode and returns the previous
-// one. The kernels' float32 round-off is of the direct kernel's order, not
+// one (a value that is not one of the three modes changes nothing). The kernels' float32 round-off is of the direct kernel's order, not
 // bit for bit the same: against a float64 reference, outputs within 2e-6
 // of their scale (the direct kernel: 1e-7 to 2e-6), gradients within 5e-6
 // (the input's up to 10× the direct kernel's error). It has no effect where WinogradAvailable is false, nor

@@ -170,6 +170,10 @@ func TestWinogradCache(t *testing.T) {
 	w4 := torch.Randn([]int64{32, 32, 3, 3}, s) // may reuse w3's memory
 	check(conv(x, w4), x, w4)
 
+	// Not a mode: nothing changes.
+	assert.Equal(t, torch.WinogradInference, torch.SetWinograd(torch.WinogradMode(7)))
+	assert.Equal(t, torch.WinogradInference, torch.Winograd())
+
 	// Switching the mode empties the cache.
 	torch.SetWinograd(torch.WinogradOff)
 	n, bytes = torch.WinogradCache()
