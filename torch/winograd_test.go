@@ -41,14 +41,18 @@ func errVs64(t *testing.T, s *torch.Scope, got, ref *torch.Tensor) float64 {
 	return relDiff(t, s.Track(got.ToDType(torch.Float64)), ref)
 }
 
-var winoCases = []struct {
+// winoCase is a convolution and the kernel expected to run it.
+type winoCase struct {
 	name   string
 	x, w   []int64
 	bias   bool
 	pad    [2]int64
 	layout string
-	kernel int // what runs in inference
-}{
+	kernel int
+}
+
+// winoCases: the kernel is the one inference takes.
+var winoCases = []winoCase{
 	{"64ch", []int64{1, 64, 16, 16}, []int64{64, 64, 3, 3}, true, [2]int64{1, 1}, "", kernelWinograd},
 	{"no-bias-batch2-rect", []int64{2, 32, 9, 14}, []int64{48, 32, 3, 3}, false, [2]int64{1, 1}, "", kernelWinograd},
 	{"valid-padding", []int64{1, 32, 12, 12}, []int64{32, 32, 3, 3}, true, [2]int64{0, 0}, "", kernelWinograd},
@@ -184,15 +188,9 @@ func TestWinogradCache(t *testing.T) {
 	assert.Equal(t, kernelDirect, k, "off: the direct kernel")
 }
 
-// trainCases: training takes Winograd from 1024 output pixels per batch.
-var trainCases = []struct {
-	name   string
-	x, w   []int64
-	bias   bool
-	pad    [2]int64
-	layout string
-	kernel int // what runs with gradients recorded
-}{
+// trainCases: the kernel is the one taken with gradients recorded (from
+// 1024 output pixels per batch).
+var trainCases = []winoCase{
 	{"64ch", []int64{1, 64, 32, 32}, []int64{64, 64, 3, 3}, true, [2]int64{1, 1}, "", kernelWinograd},
 	{"no-bias-batch2-rect", []int64{2, 32, 20, 30}, []int64{48, 32, 3, 3}, false, [2]int64{1, 1}, "", kernelWinograd},
 	{"valid-padding", []int64{1, 32, 36, 36}, []int64{32, 32, 3, 3}, true, [2]int64{0, 0}, "", kernelWinograd},
