@@ -55,17 +55,7 @@ func TestFuseEveryModel(t *testing.T) {
 			side := s.MinSide()
 			x := torch.Randn([]int64{2, 3, side, side})
 			defer x.Free()
-			forward := func() []float32 {
-				var v []float32
-				torch.InferenceMode(func() {
-					y := m.Forward(x)
-					defer y.Free()
-					var err error
-					v, err = y.Float32s()
-					require.NoError(t, err)
-				})
-				return v
-			}
+			forward := func() []float32 { return fusetest.Forward(t, m, x) }
 			ref := forward()
 			params := len(m.Parameters())
 			var rep nn.FuseReport

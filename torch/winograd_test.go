@@ -51,6 +51,25 @@ type winoCase struct {
 	kernel int
 }
 
+// inputs draws the case's input, weight (He-like scale) and bias (nil
+// without one) from seed, in the case's layout.
+func (c winoCase) inputs(t *testing.T, s *torch.Scope, seed uint64) (x, w, b *torch.Tensor) {
+	t.Helper()
+	torch.ManualSeed(seed)
+	x, w = torch.Randn(c.x, s), torch.Randn(c.w, s)
+	require.NoError(t, w.MulScalarInPlace(0.05))
+	if c.bias {
+		b = torch.Randn([]int64{c.w[0]}, s)
+	}
+	switch c.layout {
+	case "channels_last":
+		x = s.Track(x.ContiguousAs(torch.ChannelsLastFormat))
+	case "strided": // a window of the width: rows are not contiguous
+		x = s.Track(x.Narrow(3, 2, c.x[3]-4))
+	}
+	return x, w, b
+}
+
 // winoCases: the kernel is the one inference takes.
 var winoCases = []winoCase{
 	{"64ch", []int64{1, 64, 16, 16}, []int64{64, 64, 3, 3}, true, [2]int64{1, 1}, "", kernelWinograd},
@@ -77,19 +96,7 @@ func TestWinogradInference(t *testing.T) {
 			s := torch.NewScope()
 			defer s.Close()
 			before, _ := torch.Live()
-			torch.ManualSeed(3)
-			x, w := torch.Randn(c.x, s), torch.Randn(c.w, s)
-			require.NoError(t, w.MulScalarInPlace(0.05))
-			var b *torch.Tensor
-			if c.bias {
-				b = torch.Randn([]int64{c.w[0]}, s)
-			}
-			switch c.layout {
-			case "channels_last":
-				x = s.Track(x.ContiguousAs(torch.ChannelsLastFormat))
-			case "strided":
-				x = s.Track(x.Narrow(3, 2, c.x[3]-4))
-			}
+			x, w, b := c.inputs(t, s, 3)
 			ref := conv64(s, x, w, b, c.pad)
 			var got, direct *torch.Tensor
 			var kernel int
@@ -211,16 +218,7 @@ func TestWinogradTraining(t *testing.T) {
 			s := torch.NewScope()
 			defer s.Close()
 			before, _ := torch.Live()
-			torch.ManualSeed(5)
-			x0, w0 := torch.Randn(c.x, s), torch.Randn(c.w, s)
-			require.NoError(t, w0.MulScalarInPlace(0.05))
-			var b0 *torch.Tensor
-			if c.bias {
-				b0 = torch.Randn([]int64{c.w[0]}, s)
-			}
-			if c.layout == "channels_last" {
-				x0 = s.Track(x0.ContiguousAs(torch.ChannelsLastFormat))
-			}
+			x0, w0, b0 := c.inputs(t, s, 5)
 			g := torch.Randn(conv64(s, x0, w0, b0, c.pad).Shape(), s)
 			run := func(dt torch.DType, mode torch.WinogradMode) (y *torch.Tensor, grads []*torch.Tensor, kernel int) {
 				defer torch.SetWinograd(torch.SetWinograd(mode))

@@ -38,3 +38,18 @@ func RandomiseBatchNorms(t *testing.T, m nn.Node) int {
 	})
 	return n
 }
+
+// Forward runs m on x in inference mode and returns the output's values
+// (the output freed).
+func Forward(t *testing.T, m nn.Module, x *torch.Tensor) []float32 {
+	t.Helper()
+	var v []float32
+	torch.InferenceMode(func() {
+		y := m.Forward(x)
+		defer y.Free()
+		var err error
+		v, err = y.Float32s()
+		require.NoError(t, err)
+	})
+	return v
+}

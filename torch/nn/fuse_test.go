@@ -16,20 +16,6 @@ import (
 // magnitude (at least 1).
 const foldTol = 1e-5
 
-// forwardValues runs m on x in inference mode.
-func forwardValues(t *testing.T, m nn.Module, x *torch.Tensor) []float32 {
-	t.Helper()
-	var v []float32
-	torch.InferenceMode(func() {
-		y := m.Forward(x)
-		defer y.Free()
-		var err error
-		v, err = y.Float32s()
-		require.NoError(t, err)
-	})
-	return v
-}
-
 // relDiff is the largest |got − ref| over the largest |ref| (at least 1).
 func relDiff(t *testing.T, ref, got []float32) float64 {
 	t.Helper()
@@ -76,13 +62,13 @@ func TestFoldBatchNormTransposed(t *testing.T) {
 			m.Eval()
 			x := torch.Randn([]int64{2, tc.in, 5, 7})
 			defer x.Free()
-			ref := forwardValues(t, m, x)
+			ref := fusetest.Forward(t, m, x)
 			rep, err := nn.FuseSequentials(m)
 			require.NoError(t, err)
 			assert.Equal(t, []string{"1"}, rep.Folded)
 			assert.Equal(t, 1, rep.InPlace)
 			require.NotNil(t, conv.Bias, "the fold gives the convolution a bias")
-			d := relDiff(t, ref, forwardValues(t, m, x))
+			d := relDiff(t, ref, fusetest.Forward(t, m, x))
 			assert.LessOrEqual(t, d, foldTol)
 			t.Logf("%s: largest relative difference %.3g", tc.name, d)
 		})
@@ -116,11 +102,11 @@ func TestFoldBatchNormGrouped(t *testing.T) {
 	m.Eval()
 	x := torch.Randn([]int64{2, 4, 6, 6})
 	defer x.Free()
-	ref := forwardValues(t, m, x)
+	ref := fusetest.Forward(t, m, x)
 	rep, err := nn.FuseSequentials(m)
 	require.NoError(t, err)
 	require.Len(t, rep.Folded, 1)
-	assert.LessOrEqual(t, relDiff(t, ref, forwardValues(t, m, x)), foldTol)
+	assert.LessOrEqual(t, relDiff(t, ref, fusetest.Forward(t, m, x)), foldTol)
 }
 
 // aliasing registers its inner Sequential twice, as "body" and "alias";
@@ -162,7 +148,7 @@ func TestFuseAliases(t *testing.T) {
 		a.Eval()
 		x := torch.Randn([]int64{1, 2, 5, 5})
 		defer x.Free()
-		ref := forwardValues(t, a, x)
+		ref := fusetest.Forward(t, a, x)
 		tree, err := nn.ForwardTree(a)
 		require.NoError(t, err)
 		var names []string
@@ -174,7 +160,7 @@ func TestFuseAliases(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, []string{"body.1"}, rep.Folded)
 		assert.Empty(t, rep.Skipped)
-		assert.LessOrEqual(t, relDiff(t, ref, forwardValues(t, a, x)), foldTol)
+		assert.LessOrEqual(t, relDiff(t, ref, fusetest.Forward(t, a, x)), foldTol)
 		// The fold gave body.0 a bias: both aliases list it.
 		after := keys()
 		assert.Len(t, after, len(before)+2)
