@@ -21,6 +21,11 @@ CMAKE_PREFIX := -DCMAKE_PREFIX_PATH=$(LIBTORCH) $(if $(CXX11_ABI),-DCMAKE_CXX_FL
 # which another libtorch does not bring.
 export GOFLAGS := $(strip $(GOFLAGS) -tags=nowinograd)
 endif
+# Go's build cache keys a cgo package by its own folder's files: the shim's
+# sources in csrc/, #included from there, go in by their hash, so that an
+# edit there rebuilds what includes them.
+CSRC_REV := $(shell cat csrc/*.cc csrc/*.h | md5sum | cut -c1-12)
+export CGO_CXXFLAGS := $(or $(strip $(CGO_CXXFLAGS)),-O2 -g) -DJMEDSEG_CSRC_REV=$(CSRC_REV)
 
 .PHONY: zoo small all setup build test test-go test-race test-c test-torch2 vet bench bench-ops brain clean
 

@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jmedseg/jmedseg/data"
+	"github.com/jmedseg/jmedseg/torch"
 	"github.com/jmedseg/jmedseg/torch/ckpt"
 	"github.com/jmedseg/jmedseg/train"
 )
@@ -119,6 +120,8 @@ func TestDeterministicRunsAreIdentical(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains three tiny models")
 	}
+	// What to know when it fails on another machine.
+	t.Logf("threads %d, Winograd available %v, CPU %q", torch.NumThreads(), torch.WinogradAvailable(), cpuModel())
 	tmp := t.TempDir()
 	ds := filepath.Join(tmp, "brain")
 	_, err := data.Prepare(context.Background(), data.PrepareOptions{Out: ds, Size: 64})
@@ -248,4 +251,15 @@ func TestHashData(t *testing.T) {
 	assert.NotEqual(t, h(mk("s1", map[string]string{"a": "xy", "b": ""})), h(mk("s2", map[string]string{"a": "x", "b": "y"})))
 	_, err := train.HashData(filepath.Join(tmp, "none"))
 	assert.ErrorContains(t, err, "none")
+}
+
+// cpuModel is /proc/cpuinfo's first model name ("" where there is none).
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }

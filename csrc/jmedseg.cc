@@ -18,6 +18,15 @@
 #include <tuple>
 #include <vector>
 
+namespace jmedseg_shim {
+std::atomic<int> threads_epoch{0};
+std::atomic<int> threads_n{0};
+void threads_sync() {
+  int n = threads_n.load();
+  if (n > 0 && at::get_num_threads() != n) at::set_num_threads(n);
+}
+}  // namespace jmedseg_shim
+
 namespace {
 
 using jmedseg_shim::Handle;
@@ -95,8 +104,15 @@ jt_error *jt_runtime_version(char *buf, int64_t cap) {
   })
 }
 
-void jt_set_num_threads(int n) { at::set_num_threads(n); }
-int jt_get_num_threads(void) { return at::get_num_threads(); }
+void jt_set_num_threads(int n) {
+  at::set_num_threads(n);
+  jmedseg_shim::threads_n.store(n);
+  jmedseg_shim::threads_epoch.fetch_add(1);
+}
+int jt_get_num_threads(void) {
+  jmedseg_shim::threads_check();
+  return at::get_num_threads();
+}
 int jt_cuda_is_available(void) {
   try {
     return torch::cuda::is_available() ? 1 : 0;

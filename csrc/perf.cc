@@ -17,6 +17,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
+#include <ATen/Parallel.h>
 #include <ATen/TracerMode.h>
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
@@ -245,6 +246,9 @@ jt_result jp_conv2d(jt_tensor x, jt_tensor w, jt_tensor b, const int64_t *stride
     c10::optional<at::Tensor> bias;
     if (b != nullptr) bias = T(b);
     at::IntArrayRef s(stride, 2), p(padding, 2), d(dilation, 2);
+    // oneDNN sizes its thread team from this thread's OpenMP setting, which
+    // libtorch sets on a thread's first parallel op only.
+    at::internal::lazy_init_num_threads();
     bool on = onednn_applies(T(x), T(w), bias, stride, padding, dilation, groups);
     if (used != nullptr) *used = on ? 1 : 0;
     if (on && groups == 1 && stride[0] == 1 && stride[1] == 1 && dilation[0] == 1 && dilation[1] == 1) {

@@ -9,6 +9,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/util/Exception.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -24,7 +25,26 @@ struct Handle {
   int64_t bytes;
 };
 
-inline at::Tensor &T(jt_tensor h) { return static_cast<Handle *>(h)->t; }
+// libtorch's set_num_threads reaches the calling thread's OpenMP setting
+// only: a thread that ran a parallel op before keeps the count it saw then,
+// so a goroutine's ops ran on as many threads as its OS thread happened to
+// have (and training was not repeatable). jt_set_num_threads bumps the
+// epoch; every tensor argument's lookup brings its thread up to date.
+extern std::atomic<int> threads_epoch;
+void threads_sync();
+inline void threads_check() {
+  static thread_local int seen = 0;
+  int e = threads_epoch.load(std::memory_order_relaxed);
+  if (C10_UNLIKELY(seen != e)) {
+    seen = e;
+    threads_sync();
+  }
+}
+
+inline at::Tensor &T(jt_tensor h) {
+  threads_check();
+  return static_cast<Handle *>(h)->t;
+}
 
 // make_err makes an error value (malloc'd, freed by jt_error_free).
 inline jt_error *make_err(int kind, const char *msg) {

@@ -173,9 +173,13 @@ bind "$TORCH2_GOROOT" /usr/local/go ro
 bind "$TORCH2_MODCACHE" /root/go/pkg/mod ro
 mkdir -p "$ROOT/root/.cache/go-build"
 
+# Go's build cache keys a cgo package by its own directory's files: the
+# shim's csrc/ sources, #included from there, go in by their hash.
+CSRC_REV=$(cat "$SRC"/csrc/*.cc "$SRC"/csrc/*.h | md5sum | cut -c1-12)
 # shellcheck disable=SC2016
 in_chroot /usr/bin/env -i \
   PATH=/usr/local/go/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 TMPDIR=/tmp \
+  CGO_CXXFLAGS="-O2 -g -DJMEDSEG_CSRC_REV=$CSRC_REV" \
   CI=1 GOPROXY=off GOTOOLCHAIN=local GOFLAGS="-mod=mod -buildvcs=false -tags=nowinograd" \
   GOPATH=/root/go GOMODCACHE=/root/go/pkg/mod GOCACHE=/root/.cache/go-build \
   PYTHONDONTWRITEBYTECODE=1 TESTS="$TESTS" EXTRA="${TORCH2_GOFLAGS:-}" \
