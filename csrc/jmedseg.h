@@ -39,6 +39,14 @@ const char *jt_header_version(void);             /* static string */
 jt_error *jt_runtime_version(char *buf, int64_t cap); /* TORCH_VERSION from the loaded library */
 void jt_set_num_threads(int n);
 int jt_get_num_threads(void);
+/* The CPU block cache (csrc/cpualloc.cc): blocks of 1 MiB and up are kept at
+ * free, up to limit bytes, and reused. jt_cpu_cache_set_limit returns the
+ * previous limit (a negative value changes nothing; 0 turns caching off and
+ * frees the cache); jt_cpu_cache_stats returns the bytes held and fills
+ * blocks, hits and misses (each may be NULL); jt_cpu_cache_empty frees them. */
+int64_t jt_cpu_cache_set_limit(int64_t limit);
+int64_t jt_cpu_cache_stats(int64_t *blocks, int64_t *hits, int64_t *misses);
+void jt_cpu_cache_empty(void);
 int jt_cuda_is_available(void);
 int jt_cuda_device_count(void);
 void jt_manual_seed(uint64_t seed);

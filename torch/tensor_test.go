@@ -501,3 +501,61 @@ func TestLeakSafetyNet(t *testing.T) {
 	n1, _ := torch.Live()
 	assert.LessOrEqual(t, n1, n0, "and released")
 }
+
+// Large CPU tensors come back from the block cache: a freed block serves
+// the next tensor of its size or of down to half of it, not a smaller or a
+// larger one, and turning the cache off frees what it holds.
+func TestCPUCache(t *testing.T) {
+	was := torch.SetCPUCache(1 << 30) // independent of JMEDSEG_CPU_CACHE
+	defer torch.SetCPUCache(was)
+	torch.EmptyCPUCache()
+	kib := func(n int64) []int64 { return []int64{n << 8} } // n KiB of float32
+	_, _, h0, m0 := torch.CPUCache()
+	a := torch.Zeros(kib(8192))
+	a.Free()
+	bytes, blocks, _, _ := torch.CPUCache()
+	assert.Equal(t, int64(1), blocks)
+	assert.GreaterOrEqual(t, bytes, int64(8<<20))
+	for _, tc := range []struct {
+		name string
+		kib  int64
+		hit  bool
+	}{
+		{"same size", 8192, true},
+		{"smaller", 4500, true},
+		{"much smaller", 3000, false},
+		{"larger", 9216, false},
+	} {
+		_, _, h1, m1 := torch.CPUCache()
+		x := torch.Ones(kib(tc.kib))
+		_, _, h2, m2 := torch.CPUCache()
+		assert.Equal(t, tc.hit, h2 == h1+1, tc.name)
+		assert.Equal(t, !tc.hit, m2 == m1+1, tc.name)
+		// The reused block holds what the new tensor says.
+		s := x.Sum()
+		v, err := s.Item()
+		require.NoError(t, err)
+		assert.InDelta(t, float64(tc.kib<<8), v, 0.5, tc.name)
+		s.Free()
+		x.Free()
+	}
+	_, _, h3, m3 := torch.CPUCache()
+	assert.Greater(t, h3, h0)
+	assert.Greater(t, m3, m0)
+	// Small tensors do not enter it.
+	small := torch.Zeros([]int64{1000})
+	_, n0, _, _ := torch.CPUCache()
+	small.Free()
+	_, n1, _, _ := torch.CPUCache()
+	assert.Equal(t, n0, n1)
+	// Off frees it; freed blocks then go back to malloc.
+	torch.SetCPUCache(0)
+	bytes, blocks, _, _ = torch.CPUCache()
+	assert.Zero(t, bytes)
+	assert.Zero(t, blocks)
+	b := torch.Zeros(kib(4096))
+	b.Free()
+	_, blocks, _, _ = torch.CPUCache()
+	assert.Zero(t, blocks)
+	assert.Equal(t, int64(0), torch.SetCPUCache(-1))
+}
