@@ -47,13 +47,19 @@ func (c convCase) inputs(s *torch.Scope) (x, w, b *torch.Tensor) {
 	if c.bias {
 		b = torch.Randn([]int64{c.w[0]}, s)
 	}
-	switch c.layout {
+	return inLayout(s, x, c.layout), w, b
+}
+
+// inLayout returns x as layout names it: "" as it is, "channels_last", or
+// "strided" (a window of the width, 4 narrower: rows are not contiguous).
+func inLayout(s *torch.Scope, x *torch.Tensor, layout string) *torch.Tensor {
+	switch layout {
 	case "channels_last":
-		x = s.Track(x.ContiguousAs(torch.ChannelsLastFormat))
-	case "strided": // a window of the width: rows are not contiguous
-		x = s.Track(x.Narrow(3, 2, 12))
+		return s.Track(x.ContiguousAs(torch.ChannelsLastFormat))
+	case "strided":
+		return s.Track(x.Narrow(3, 2, x.Size(3)-4))
 	}
-	return x, w, b
+	return x
 }
 
 // TestConv2dOneDNNEqualsConv2d: oneDNN runs for every float32 CPU case and

@@ -61,13 +61,7 @@ func (c winoCase) inputs(t *testing.T, s *torch.Scope, seed uint64) (x, w, b *to
 	if c.bias {
 		b = torch.Randn([]int64{c.w[0]}, s)
 	}
-	switch c.layout {
-	case "channels_last":
-		x = s.Track(x.ContiguousAs(torch.ChannelsLastFormat))
-	case "strided": // a window of the width: rows are not contiguous
-		x = s.Track(x.Narrow(3, 2, c.x[3]-4))
-	}
-	return x, w, b
+	return inLayout(s, x, c.layout), w, b
 }
 
 // winoCases: the kernel is the one inference takes.
