@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -40,6 +41,7 @@ int64_t default_limit() {
     char *end = nullptr;
     long long v = std::strtoll(e, &end, 10);
     if (end != e && *end == '\0' && v >= 0) return v;
+    std::fprintf(stderr, "jmedseg: JMEDSEG_CPU_CACHE=%s is not a byte count (0 or more); using the default\n", e);
   }
   long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
   return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page / 4 : int64_t(4) << 30;

@@ -2,7 +2,9 @@ package torch_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -558,4 +560,25 @@ func TestCPUCache(t *testing.T) {
 	_, blocks, _, _ = torch.CPUCache()
 	assert.Zero(t, blocks)
 	assert.Equal(t, int64(0), torch.SetCPUCache(-1))
+}
+
+// JMEDSEG_CPU_CACHE sets the cache's limit at start; a value that is not a
+// byte count is named on stderr and the default kept.
+func TestCPUCacheEnv(t *testing.T) {
+	if os.Getenv("JMEDSEG_CPU_CACHE_CHILD") != "" {
+		fmt.Printf("limit %d\n", torch.SetCPUCache(-1))
+		return
+	}
+	for _, tc := range []struct{ env, want string }{
+		{"12345678", "limit 12345678"},
+		{"0", "limit 0"},
+		{"lots", "JMEDSEG_CPU_CACHE=lots is not a byte count"},
+		{"-1", "JMEDSEG_CPU_CACHE=-1 is not a byte count"},
+	} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCPUCacheEnv$")
+		cmd.Env = append(os.Environ(), "JMEDSEG_CPU_CACHE_CHILD=1", "JMEDSEG_CPU_CACHE="+tc.env)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		assert.Contains(t, string(out), tc.want, tc.env)
+	}
 }
