@@ -73,7 +73,8 @@ type Result struct {
 	Foreach       bool      `json:"foreach,omitempty"`
 	CUDAGraphs    bool      `json:"cuda_graphs,omitempty"`
 	NoOneDNN      bool      `json:"no_onednn,omitempty"`
-	Winograd      string    `json:"winograd,omitempty"` // the mode in effect (off where unavailable)
+	Winograd      string    `json:"winograd,omitempty"`    // the mode in effect (off where unavailable)
+	CPUCache      int64     `json:"cpu_cache_limit_bytes"` // the CPU block cache's limit (0: off)
 	Engine        string    `json:"engine,omitempty"`
 	// BuildSeconds is the jit engine's first call: trace, freeze and
 	// optimise, check against the Go forward, run.
@@ -156,6 +157,7 @@ func Run(opt Options) (*Result, error) {
 		defer torch.SetWinograd(torch.SetWinograd(wm))
 	}
 	res.Winograd = torch.Winograd().String()
+	res.CPUCache = torch.CPUCacheLimit()
 	var graph *torch.CUDAGraph
 	if opt.CUDAGraphs {
 		if graph, err = torch.NewCUDAGraph(opt.Device); err != nil {

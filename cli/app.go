@@ -25,6 +25,8 @@ func commonFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "json", Usage: "machine-readable output on stdout"},
 		&cli.StringFlag{Name: "winograd", Usage: "oneDNN's Winograd kernels for 3×3 float32 CPU convolutions: off, inference (where no gradient is recorded) or training (everywhere)" +
 			" (default " + torch.Winograd().String() + ")"},
+		&cli.StringFlag{Name: "cpu-cache", Usage: "bytes of freed CPU tensor blocks (1 MiB and up) kept for reuse: a size such as 4GiB, 512MiB or 1000000, or off" +
+			" (default JMEDSEG_CPU_CACHE, else a quarter of the machine's memory: " + formatBytes(torch.CPUCacheLimit()) + ")"},
 	}
 }
 
@@ -43,6 +45,13 @@ func setup(c *cli.Context) (torch.Device, error) {
 	}
 	if err := setWinograd(c.String("winograd")); err != nil {
 		return torch.CPU, err
+	}
+	if v := c.String("cpu-cache"); v != "" {
+		n, err := parseBytes(v)
+		if err != nil {
+			return torch.CPU, fmt.Errorf("--cpu-cache: %w", err)
+		}
+		torch.SetCPUCache(n)
 	}
 	torch.ManualSeed(c.Uint64("seed"))
 	return torch.ParseDevice(c.String("device"))

@@ -192,3 +192,43 @@ func fileExists(p string) bool {
 	_, err := os.Lstat(p)
 	return err == nil
 }
+
+// byteUnits are the suffixes parseBytes takes: binary (KiB) and decimal (KB).
+var byteUnits = []struct {
+	suffix string
+	scale  float64
+}{
+	{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10},
+	{"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1},
+}
+
+// parseBytes reads a byte count: "off" (0), an integer, or a number with a
+// unit (1.5GiB, 512MiB, 2GB).
+func parseBytes(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	if strings.EqualFold(t, "off") {
+		return 0, nil
+	}
+	scale := 1.0
+	for _, u := range byteUnits {
+		if len(t) > len(u.suffix) && strings.EqualFold(t[len(t)-len(u.suffix):], u.suffix) {
+			t, scale = strings.TrimSpace(t[:len(t)-len(u.suffix)]), u.scale
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || !(v >= 0) || v*scale >= math.MaxInt64 {
+		return 0, fmt.Errorf("%q is not a size: want off, a byte count or a number with a unit (KiB, MiB, GiB, TiB, KB, MB, GB, TB)", s)
+	}
+	return int64(v * scale), nil
+}
+
+// formatBytes writes n in the largest binary unit that keeps it at 1 or more.
+func formatBytes(n int64) string {
+	for _, u := range byteUnits[:4] {
+		if float64(n) >= u.scale {
+			return strconv.FormatFloat(float64(n)/u.scale, 'f', 1, 64) + " " + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10) + " B"
+}

@@ -142,6 +142,9 @@ func SetCPUCache(limit int64) (was int64) {
 	return int64(C.jt_cpu_cache_set_limit(C.int64_t(limit)))
 }
 
+// CPUCacheLimit is the CPU block cache's limit in bytes (0: off).
+func CPUCacheLimit() int64 { return int64(C.jt_cpu_cache_set_limit(-1)) }
+
 // EmptyCPUCache frees the blocks the CPU cache holds (tensors in use are
 // not touched).
 func EmptyCPUCache() { C.jt_cpu_cache_empty() }

@@ -275,7 +275,7 @@ func main() {
 			want := strings.Split(*trickNames, ",")
 			tricks = slices.DeleteFunc(tricks, func(t trick) bool { return !slices.Contains(want, t.Name) })
 			if len(tricks) != len(want) {
-				log.Fatalf("-trick-names %q: the tricks are fused, channels-last, jit, bf16, direct (CUDA: graphs, bf16+graphs, fp16)", *trickNames)
+				log.Fatalf("-trick-names %q: the tricks are fused, channels-last, jit, bf16, direct, no-cache (CUDA: graphs, bf16+graphs, fp16)", *trickNames)
 			}
 		}
 		rep.Tricks = tricks
@@ -354,6 +354,10 @@ func measure(r row, mode string, goExtra, pyExtra []string) *pair {
 	var goErr, pyErr error
 	tag := strings.Join(append(append([]string{}, goExtra...), pyExtra...), "")
 	tag = strings.NewReplacer("-", "", " ", "").Replace(tag)
+	// A trick with PyTorch's flags of an earlier column (direct, no-cache)
+	// is timed against that column's PyTorch runs, not rerun.
+	pyKey := r.key() + " " + mode + " " + strings.Join(pyExtra, " ")
+	pyPrev, reuse := pyDone[pyKey]
 	for i := 0; i < cfg.reps; i++ {
 		order := []string{"go", "pytorch"}
 		if runCount%2 == 1 {
@@ -361,6 +365,9 @@ func measure(r row, mode string, goExtra, pyExtra []string) *pair {
 		}
 		runCount++
 		for _, s := range order {
+			if s == "pytorch" && reuse {
+				continue
+			}
 			var args []string
 			cmd := cfg.bin
 			if s == "pytorch" {
@@ -400,7 +407,12 @@ func measure(r row, mode string, goExtra, pyExtra []string) *pair {
 		}
 	}
 	p.Go = summarise(goRuns, goErr)
-	p.PyTorch = summarise(pyRuns, pyErr)
+	if reuse {
+		p.PyTorch = pyPrev
+	} else {
+		p.PyTorch = summarise(pyRuns, pyErr)
+		pyDone[pyKey] = p.PyTorch
+	}
 	if p.Go.Seconds > 0 && p.PyTorch.Seconds > 0 {
 		p.Ratio = p.Go.Seconds / p.PyTorch.Seconds
 		p.MemDiff = p.Go.PeakMiB / p.PyTorch.PeakMiB
@@ -446,6 +458,9 @@ func trickSets(device string) []trick {
 		// direct: Go without the Winograd kernels (its default, in every other
 		// column), to show what they give; PyTorch has no counterpart.
 		{Name: "direct", Train: [2][]string{{"--winograd", "off"}, {}}, Infer: [2][]string{{"--winograd", "off", "--fuse"}, {"--freeze"}}},
+		// no-cache: Go on glibc's malloc (--cpu-cache off), to show what the
+		// CPU block cache gives; PyTorch has no counterpart.
+		{Name: "no-cache", Train: [2][]string{{"--cpu-cache", "off"}, {}}, Infer: [2][]string{{"--cpu-cache", "off", "--fuse"}, {"--freeze"}}},
 	}
 	if device == "cuda" {
 		ts = append(ts,
@@ -465,6 +480,9 @@ var cfg struct {
 }
 
 var runCount int
+
+// pyDone holds each PyTorch measurement by row, mode and flags.
+var pyDone = map[string]side{}
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
@@ -682,6 +700,31 @@ func writeTricks(b *strings.Builder, rep *report) {
 					vsEager = fmt.Sprintf("%.2f", p.Go.Seconds/plain.PyTorch.Seconds)
 				}
 				fmt.Fprintf(b, " %s (%s, %s) | %s |", secs(p.Go), vsEager, ratio(p), secs(p.PyTorch))
+			}
+			b.WriteString("\n")
+		}
+	}
+	b.WriteString("\nPeak resident MiB (VmHWM) of the same runs, Go / PyTorch with the same flags:\n\n")
+	b.WriteString("| model | batch | size | mode | plain |")
+	sep = "|---|---:|---:|---|---:|"
+	for _, t := range rep.Tricks {
+		fmt.Fprintf(b, " %s |", t.Name)
+		sep += "---:|"
+	}
+	b.WriteString("\n" + sep + "\n")
+	for _, r := range rep.Rows {
+		for _, mode := range []string{"train", "infer"} {
+			plain := r.Modes[mode]
+			if plain == nil {
+				continue
+			}
+			fmt.Fprintf(b, "| %s | %d | %d² | %s | %s / %s |", r.Model, r.Batch, r.Size, mode, peak(plain.Go), peak(plain.PyTorch))
+			for _, t := range rep.Tricks {
+				if p := r.Tricks[t.Name][mode]; p != nil {
+					fmt.Fprintf(b, " %s / %s |", peak(p.Go), peak(p.PyTorch))
+				} else {
+					b.WriteString(" – |")
+				}
 			}
 			b.WriteString("\n")
 		}
