@@ -65,6 +65,12 @@ int jp_winograd_mode(void);
 int jp_winograd_available(void);
 int64_t jp_winograd_cached(int64_t *bytes);
 void jp_winograd_clear(void);
+/* jp_winograd_set_buffers sets the most bytes of oneDNN's own buffers one
+ * inference convolution may take (a larger batch runs in pieces; a value
+ * below 1 changes nothing) and returns the previous value;
+ * jp_winograd_pieces counts the inference calls that ran in pieces. */
+int64_t jp_winograd_set_buffers(int64_t bytes);
+int64_t jp_winograd_pieces(void);
 
 /* ---- multi-tensor updates (n tensors per list; in place on xs) ---- */
 jt_error *jp_foreach_mul_scalar_(jt_tensor *xs, int64_t n, double s);

@@ -72,22 +72,23 @@ struct Prims {
   dnnl::convolution_backward_weights bwd_w_p;
 };
 
-// Packed is a weight tensor reordered for one shape's forward primitive.
+// Packed is a weight tensor reordered into one forward primitive's weight
+// layout. Primitives of several input shapes (batch sizes) may share a
+// layout, and then one copy: keyed by the layout, not the shape.
 struct Packed {
   c10::weak_intrusive_ptr<c10::TensorImpl> owner{c10::intrusive_ptr<c10::TensorImpl>()};
   uint32_t version;
   const void *data;
+  memory::desc layout;
   memory mem;
   int64_t bytes;
 };
 
-using PackKey = std::pair<const c10::TensorImpl *, Shape>;
-
 std::mutex mu;
 std::map<Shape, std::shared_ptr<Prims>> prims;  // nullptr: oneDNN refused the shape
-std::map<PackKey, std::shared_ptr<Packed>> packs;
+std::multimap<const c10::TensorImpl *, std::shared_ptr<Packed>> packs;  // by weight
 constexpr size_t kMaxPrims = 512;
-constexpr int kMaxShapesPerWeight = 4;
+constexpr int kMaxLayoutsPerWeight = 4;
 
 dnnl::primitive_attr attr() {
   dnnl::primitive_attr a;
@@ -178,13 +179,13 @@ at::Tensor new_act(const at::Tensor &like, const memory::dims &d, bool nhwc) {
                    like.options().memory_format(nhwc ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous));
 }
 
-// forward runs the forward primitive; w is the weights in the primitive's
-// layout already.
-at::Tensor forward(const Shape &s, Prims &p, const at::Tensor &x, const memory &w, const at::Tensor &b) {
+// forward_into runs the forward primitive into out (s's output shape,
+// contiguous in s's layout); w is the weights in the primitive's layout.
+void forward_into(const Shape &s, Prims &p, const at::Tensor &x, const memory &w, const at::Tensor &b,
+                  const at::Tensor &out) {
   dnnl::stream st(eng());
   std::vector<at::Tensor> keep;
   memory src = into(st, user(x, s.src(), s.act()), p.fwd.src_desc(), keep);
-  at::Tensor out = new_act(x, s.dst(), s.nhwc);
   memory dst_user = user(out, s.dst(), s.act());
   bool direct = p.fwd.dst_desc() == dst_user.get_desc();
   memory dst = direct ? dst_user : scratch(p.fwd.dst_desc(), keep);
@@ -196,6 +197,11 @@ at::Tensor forward(const Shape &s, Prims &p, const at::Tensor &x, const memory &
   p.fwd_p.execute(st, args);
   if (!direct) dnnl::reorder(dst, dst_user).execute(st, dst, dst_user);
   st.wait();
+}
+
+at::Tensor forward(const Shape &s, Prims &p, const at::Tensor &x, const memory &w, const at::Tensor &b) {
+  at::Tensor out = new_act(x, s.dst(), s.nhwc);
+  forward_into(s, p, x, w, b, out);
   return out;
 }
 
@@ -211,45 +217,81 @@ memory packed(const Shape &s, Prims &p, const at::Tensor &w) {
   // Inference tensors have no version counter: their in-place updates
   // (possible in inference mode only) would go unseen, so they are not cached.
   bool cacheable = !w.is_inference();
-  PackKey key{impl, s};
+  const memory::desc want = p.fwd.weights_desc();
   if (cacheable) {
     std::lock_guard<std::mutex> g(mu);
-    auto it = packs.find(key);
-    if (it != packs.end()) {
+    auto range = packs.equal_range(impl);
+    for (auto it = range.first; it != range.second; ++it) {
       auto &e = *it->second;
+      if (!(e.layout == want)) continue;
       auto live = e.owner.lock();
       if (live.get() == impl && e.version == ver && e.data == w.data_ptr()) return e.mem;
       packs.erase(it);
+      break;
     }
   }
   dnnl::stream st(eng());
   at::Tensor wc = w.contiguous();
   memory src = user(wc, s.wei(), tag::oihw);
   auto e = std::make_shared<Packed>();
-  e->mem = memory(p.fwd.weights_desc(), eng());  // oneDNN-allocated: lives with the entry
+  e->layout = want;
+  e->mem = memory(want, eng());  // oneDNN-allocated: lives with the entry
   dnnl::reorder(src, e->mem).execute(st, src, e->mem);
   st.wait();
   if (!cacheable) return e->mem;
   e->owner = c10::weak_intrusive_ptr<c10::TensorImpl>(w.getIntrusivePtr());
   e->version = ver;
   e->data = w.data_ptr();
-  e->bytes = static_cast<int64_t>(p.fwd.weights_desc().get_size());
+  e->bytes = static_cast<int64_t>(want.get_size());
   std::lock_guard<std::mutex> g(mu);
-  // Drop entries of freed weights; keep at most a few shapes per weight.
-  int same = 0;
-  for (auto it = packs.begin(); it != packs.end();) {
-    if (it->second->owner.expired()) {
-      it = packs.erase(it);
-      continue;
-    }
-    if (it->first.first == impl) same++;
-    ++it;
-  }
-  if (same >= kMaxShapesPerWeight) {
-    for (auto it = packs.begin(); it != packs.end();) it = it->first.first == impl ? packs.erase(it) : std::next(it);
-  }
-  packs[key] = e;
+  // Drop entries of freed weights (an address may be reused by a new
+  // tensor: its entries expired with the old one); keep at most a few
+  // layouts per weight.
+  for (auto it = packs.begin(); it != packs.end();) it = it->second->owner.expired() ? packs.erase(it) : std::next(it);
+  if (packs.count(impl) >= kMaxLayoutsPerWeight) packs.erase(impl);
+  packs.emplace(impl, e);
   return e->mem;
+}
+
+// extra_cap is the most bytes of oneDNN's own buffers (the scratchpad and
+// blocked copies of the input and output) one inference call takes; a
+// larger batch runs in pieces. Those buffers are several times the
+// activation (F(4×4,3×3) transforms each 4×4 tile into 6×6): unet's first
+// layers at 8×512² asked for 3.5 GiB at once, most of the peak memory.
+std::atomic<int64_t> extra_cap{int64_t(256) << 20};
+std::atomic<int64_t> split_calls{0};
+
+size_t extra_bytes(const Shape &s, const Prims &p) {
+  size_t e = p.fwd.scratchpad_desc().get_size();
+  if (!(p.fwd.src_desc() == memory::desc(s.src(), dt::f32, s.act()))) e += p.fwd.src_desc().get_size();
+  if (!(p.fwd.dst_desc() == memory::desc(s.dst(), dt::f32, s.act()))) e += p.fwd.dst_desc().get_size();
+  return e;
+}
+
+// infer runs an inference convolution, in pieces of the batch when one
+// call's buffers would pass extra_cap; false if a piece has no kernel.
+bool infer(const Shape &s, const std::shared_ptr<Prims> &p, const at::Tensor &x, const at::Tensor &w,
+           const at::Tensor &b, at::Tensor *out) {
+  size_t extra = extra_bytes(s, *p), cap = static_cast<size_t>(extra_cap.load(std::memory_order_relaxed));
+  if (s.n == 1 || extra <= cap) {
+    *out = forward(s, *p, x, packed(s, *p, w), b);
+    return true;
+  }
+  split_calls.fetch_add(1, std::memory_order_relaxed);
+  int64_t pieces = std::min<int64_t>(s.n, static_cast<int64_t>((extra + cap - 1) / cap));
+  int64_t step = (s.n + pieces - 1) / pieces;
+  at::Tensor y = new_act(x, s.dst(), s.nhwc);
+  for (int64_t i = 0; i < s.n; i += step) {
+    Shape sp = s;
+    sp.n = std::min(step, s.n - i);
+    auto pp = get_prims(sp);
+    if (!pp) return false;
+    // The batch is the outermost dimension in both layouts: a slice is
+    // contiguous in the layout.
+    forward_into(sp, *pp, x.narrow(0, i, sp.n), packed(sp, *pp, w), b, y.narrow(0, i, sp.n));
+  }
+  *out = y;
+  return true;
 }
 
 // training_shape decodes WinoConv's shape argument: n, c, h, w, o, ph, pw,
@@ -386,10 +428,7 @@ bool try_conv(const at::Tensor &x, const at::Tensor &w, const c10::optional<at::
   }
   Shape s{n, c, h, wd, o, padding[0], padding[1], has_b, nhwc, 0};
   auto p = get_prims(s);
-  if (!p) return false;
-  memory wm = packed(s, *p, w);
-  *out = forward(s, *p, xc, wm, bc);
-  return true;
+  return p != nullptr && infer(s, p, xc, w, bc, out);
 }
 
 }  // namespace jmedseg_wino
@@ -424,4 +463,9 @@ void jp_winograd_clear(void) {
   std::lock_guard<std::mutex> g(jmedseg_wino::mu);
   jmedseg_wino::packs.clear();
 }
+int64_t jp_winograd_set_buffers(int64_t bytes) {
+  if (bytes < 1) return jmedseg_wino::extra_cap.load();
+  return jmedseg_wino::extra_cap.exchange(bytes);
+}
+int64_t jp_winograd_pieces(void) { return jmedseg_wino::split_calls.load(); }
 }
