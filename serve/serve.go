@@ -275,6 +275,13 @@ func (c *Config) fill() error {
 	return nil
 }
 
+// autoLayout reports whether o leaves the memory layout to be timed per
+// input shape (infer.LayoutAuto, eager engine).
+func autoLayout(o infer.LoadOptions) bool {
+	return !o.ChannelsLast && (o.Layout == "" || o.Layout == infer.LayoutAuto) &&
+		(o.Engine == "" || strings.EqualFold(o.Engine, infer.EngineEager))
+}
+
 // load opens one model file.
 func (s *Server) load(name, path string) (*model, error) {
 	info, err := models.ReadInfo(path)
@@ -306,6 +313,20 @@ func (s *Server) load(name, path string) (*model, error) {
 			return nil, fmt.Errorf("--checkpoint %s: building the jit engine: %w (serve it with --engine eager)", path, err)
 		}
 		s.logf("model %s: jit engine built in %.1fs", name, time.Since(start).Seconds())
+	} else if s.cfg.Device.Type == torch.DeviceCPU && autoLayout(s.cfg.Load) {
+		// The automatic layout times both layouts on each batch size's
+		// first input (four forwards): decided now, so that no request
+		// waits for it.
+		sizes := make([]int, s.cfg.MaxBatch)
+		for i := range sizes {
+			sizes[i] = i + 1
+		}
+		start := time.Now()
+		if err := p.Warm(sizes); err != nil {
+			p.Close()
+			return nil, fmt.Errorf("--checkpoint %s: timing the memory layouts: %w", path, err)
+		}
+		s.logf("model %s: memory layout chosen for batch sizes 1 to %d in %.1fs (--layout contiguous skips this)", name, s.cfg.MaxBatch, time.Since(start).Seconds())
 	}
 	s.metrics.watchEngine(name, p)
 	m := &model{Name: name, Checkpoint: path, info: p.Info(), params: params, p: p}
