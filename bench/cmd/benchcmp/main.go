@@ -644,8 +644,11 @@ func write(dir, name string, rep *report) error {
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rep.Rows {
 		t, i := r.Modes["train"], r.Modes["infer"]
-		if t == nil { // not run (batch 1)
+		if t == nil { // not run (batch 1, or -modes infer)
 			t = &pair{Go: side{Error: notRun}, PyTorch: side{Error: notRun}}
+		}
+		if i == nil { // -modes train
+			i = &pair{Go: side{Error: notRun}, PyTorch: side{Error: notRun}}
 		}
 		fmt.Fprintf(&b, "| %s | %s | %d | %d² | %d | %d | %d (%d) | %s | %s | %s | %s | %s | %s | %s / %s | %s / %s |\n",
 			r.Model, millions(r.Params), r.Batch, r.Size, r.Width, r.Threads, r.Steps, r.Warmup,
