@@ -685,28 +685,22 @@ func writeTricks(b *strings.Builder, rep *report) {
 		sep += "---:|---:|"
 	}
 	b.WriteString("\n" + sep + "\n")
-	for _, r := range rep.Rows {
-		for _, mode := range []string{"train", "infer"} {
-			plain := r.Modes[mode]
-			if plain == nil {
+	eachMode(rep, func(r *result, mode string, plain *pair) {
+		fmt.Fprintf(b, "| %s | %d | %d² | %s | %s | %s (%s) |", r.Model, r.Batch, r.Size, mode, secs(plain.PyTorch), secs(plain.Go), ratio(plain))
+		for _, t := range rep.Tricks {
+			p := r.Tricks[t.Name][mode]
+			if p == nil {
+				b.WriteString(" – | – |")
 				continue
 			}
-			fmt.Fprintf(b, "| %s | %d | %d² | %s | %s | %s (%s) |", r.Model, r.Batch, r.Size, mode, secs(plain.PyTorch), secs(plain.Go), ratio(plain))
-			for _, t := range rep.Tricks {
-				p := r.Tricks[t.Name][mode]
-				if p == nil {
-					b.WriteString(" – | – |")
-					continue
-				}
-				vsEager := "–"
-				if p.Go.Seconds > 0 && plain.PyTorch.Seconds > 0 {
-					vsEager = fmt.Sprintf("%.2f", p.Go.Seconds/plain.PyTorch.Seconds)
-				}
-				fmt.Fprintf(b, " %s (%s, %s) | %s |", secs(p.Go), vsEager, ratio(p), secs(p.PyTorch))
+			vsEager := "–"
+			if p.Go.Seconds > 0 && plain.PyTorch.Seconds > 0 {
+				vsEager = fmt.Sprintf("%.2f", p.Go.Seconds/plain.PyTorch.Seconds)
 			}
-			b.WriteString("\n")
+			fmt.Fprintf(b, " %s (%s, %s) | %s |", secs(p.Go), vsEager, ratio(p), secs(p.PyTorch))
 		}
-	}
+		b.WriteString("\n")
+	})
 	b.WriteString("\nPeak resident MiB (VmHWM) of the same runs, Go / PyTorch with the same flags:\n\n")
 	b.WriteString("| model | batch | size | mode | plain |")
 	sep = "|---|---:|---:|---|---:|"
@@ -715,21 +709,26 @@ func writeTricks(b *strings.Builder, rep *report) {
 		sep += "---:|"
 	}
 	b.WriteString("\n" + sep + "\n")
+	eachMode(rep, func(r *result, mode string, plain *pair) {
+		fmt.Fprintf(b, "| %s | %d | %d² | %s | %s / %s |", r.Model, r.Batch, r.Size, mode, peak(plain.Go), peak(plain.PyTorch))
+		for _, t := range rep.Tricks {
+			if p := r.Tricks[t.Name][mode]; p != nil {
+				fmt.Fprintf(b, " %s / %s |", peak(p.Go), peak(p.PyTorch))
+			} else {
+				b.WriteString(" – |")
+			}
+		}
+		b.WriteString("\n")
+	})
+}
+
+// eachMode calls f for every row and mode the report measured.
+func eachMode(rep *report, f func(r *result, mode string, plain *pair)) {
 	for _, r := range rep.Rows {
 		for _, mode := range []string{"train", "infer"} {
-			plain := r.Modes[mode]
-			if plain == nil {
-				continue
+			if plain := r.Modes[mode]; plain != nil {
+				f(r, mode, plain)
 			}
-			fmt.Fprintf(b, "| %s | %d | %d² | %s | %s / %s |", r.Model, r.Batch, r.Size, mode, peak(plain.Go), peak(plain.PyTorch))
-			for _, t := range rep.Tricks {
-				if p := r.Tricks[t.Name][mode]; p != nil {
-					fmt.Fprintf(b, " %s / %s |", peak(p.Go), peak(p.PyTorch))
-				} else {
-					b.WriteString(" – |")
-				}
-			}
-			b.WriteString("\n")
 		}
 	}
 }
