@@ -50,27 +50,3 @@ func TestCPUCacheFlag(t *testing.T) {
 		assert.Equal(t, c.want, torch.CPUCacheLimit(), c.v)
 	}
 }
-
-func TestParseBytes(t *testing.T) {
-	for _, c := range []struct {
-		in   string
-		want int64
-		err  bool
-	}{
-		{"off", 0, false}, {"OFF", 0, false}, {"0", 0, false}, {"123", 123, false},
-		{"1KiB", 1024, false}, {"1.5GiB", 3 << 29, false}, {"2 MiB", 2 << 20, false}, {"4gib", 4 << 30, false},
-		{"2GB", 2e9, false}, {"10MB", 1e7, false}, {"7B", 7, false},
-		{"", 0, true}, {"-1", 0, true}, {"MiB", 0, true}, {"1XB", 0, true}, {"inf", 0, true}, {"1e30", 0, true}, {"NaN", 0, true},
-	} {
-		got, err := parseBytes(c.in)
-		if c.err {
-			assert.Error(t, err, c.in)
-			continue
-		}
-		require.NoError(t, err, c.in)
-		assert.Equal(t, c.want, got, c.in)
-	}
-	assert.Equal(t, "6.0 GiB", formatBytes(6<<30))
-	assert.Equal(t, "512.0 MiB", formatBytes(512<<20))
-	assert.Equal(t, "0 B", formatBytes(0))
-}

@@ -42,6 +42,15 @@ type LoadOptions struct {
 	JITBatches []int
 }
 
+// AutoLayout reports whether a model loaded with o on dev times both
+// memory layouts on each new input shape (LayoutAuto): on the CPU, with
+// no fixed layout, and not with the jit engine (it traces the model once:
+// a layout chosen by timing has no place in a trace).
+func (o LoadOptions) AutoLayout(dev torch.Device) bool {
+	return !o.ChannelsLast && o.Layout != LayoutChannelsLast && o.Layout != LayoutContiguous &&
+		dev.Type == torch.DeviceCPU && strings.ToLower(o.Engine) != EngineJIT
+}
+
 // apply prepares the evaluation-mode model m for inference on dev and
 // returns the module to run (m itself, or a wrapper around it whose Free
 // frees m).
@@ -64,9 +73,7 @@ func (o LoadOptions) apply(m nn.Module, dev torch.Device) (nn.Module, error) {
 			return nil, err
 		}
 		m = &channelsLast{m}
-	// The jit engine traces the model once: a layout chosen by timing has
-	// no place in a trace.
-	case o.Layout != LayoutContiguous && dev.Type == torch.DeviceCPU && strings.ToLower(o.Engine) != EngineJIT:
+	case o.AutoLayout(dev):
 		m = newAutoLayout(m)
 	}
 	if useAMP {

@@ -275,13 +275,6 @@ func (c *Config) fill() error {
 	return nil
 }
 
-// autoLayout reports whether o leaves the memory layout to be timed per
-// input shape (infer.LayoutAuto, eager engine).
-func autoLayout(o infer.LoadOptions) bool {
-	return !o.ChannelsLast && (o.Layout == "" || o.Layout == infer.LayoutAuto) &&
-		(o.Engine == "" || strings.EqualFold(o.Engine, infer.EngineEager))
-}
-
 // load opens one model file.
 func (s *Server) load(name, path string) (*model, error) {
 	info, err := models.ReadInfo(path)
@@ -313,7 +306,7 @@ func (s *Server) load(name, path string) (*model, error) {
 			return nil, fmt.Errorf("--checkpoint %s: building the jit engine: %w (serve it with --engine eager)", path, err)
 		}
 		s.logf("model %s: jit engine built in %.1fs", name, time.Since(start).Seconds())
-	} else if s.cfg.Device.Type == torch.DeviceCPU && autoLayout(s.cfg.Load) {
+	} else if s.cfg.Load.AutoLayout(s.cfg.Device) {
 		// The automatic layout times both layouts on each batch size's
 		// first input (four forwards): decided now, so that no request
 		// waits for it.
