@@ -7,8 +7,10 @@
 // block at most twice its size: tighter fits raised peak memory more, as
 // blocks sat idle while new ones were mapped), up to a limit
 // (JMEDSEG_CPU_CACHE bytes, default a quarter of the machine's memory);
-// smaller ones go straight back to malloc.
+// smaller ones go straight back to malloc. Kernels' working memory has its
+// own pool (Scratch, scratch.h), outside the cache.
 #include "jmedseg.h"
+#include "scratch.h"
 
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
@@ -16,12 +18,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <vector>
 
 namespace jmedseg_alloc {
 namespace {
@@ -49,14 +53,50 @@ int64_t default_limit() {
 
 size_t size_of(char *base) { return *reinterpret_cast<size_t *>(base); }
 
+}  // namespace
+
+// Arena is one Scratch pool entry: chunks, the last one being carved.
+struct Arena {
+  struct Chunk {
+    char *p;
+    size_t size;
+  };
+  std::vector<Chunk> chunks;
+  size_t used = 0;   // bytes taken from chunks.back()
+  size_t taken = 0;  // bytes taken in this lease, all chunks
+  size_t want = 0;   // the first chunk's size when it is next made
+
+  size_t held() const {
+    size_t n = 0;
+    for (auto &c : chunks) n += c.size;
+    return n;
+  }
+  void free_chunks() {
+    for (auto &c : chunks) std::free(c.p);
+    chunks.clear();
+    used = 0;
+  }
+};
+
+namespace {
+
+std::vector<Arena *> idle_arenas;  // under mu
+constexpr size_t kMaxIdleArenas = 4;
+
 void drop_all() {
   std::multimap<size_t, char *> old;
+  std::vector<Arena *> arenas;
   {
     std::lock_guard<std::mutex> g(mu);
     old.swap(free_blocks);
     cached = 0;
+    arenas.swap(idle_arenas);
   }
   for (auto &kv : old) std::free(kv.second);
+  for (Arena *a : arenas) {
+    a->free_chunks();
+    delete a;
+  }
 }
 
 void release(void *data) {
@@ -129,6 +169,62 @@ struct Install {
 } install;
 
 }  // namespace
+
+Scratch::Scratch() {
+  {
+    std::lock_guard<std::mutex> g(mu);
+    if (!idle_arenas.empty()) {
+      a_ = idle_arenas.back();
+      idle_arenas.pop_back();
+      return;
+    }
+  }
+  a_ = new Arena;
+}
+
+void *Scratch::take(size_t bytes) {
+  bytes = (bytes + kHeader - 1) / kHeader * kHeader;
+  if (bytes == 0) bytes = kHeader;
+  a_->taken += bytes;
+  if (a_->chunks.empty() || a_->used + bytes > a_->chunks.back().size) {
+    // A new chunk; the ones before stay valid (their pointers are in use).
+    size_t size = std::max(bytes, a_->chunks.empty() ? a_->want : 0);
+    size = (size + kGrain - 1) / kGrain * kGrain;
+    void *p = nullptr;
+    if (posix_memalign(&p, kHeader, size) != 0) {
+      drop_all();
+      if (posix_memalign(&p, kHeader, size) != 0) p = nullptr;
+    }
+    TORCH_CHECK(p != nullptr, "CPU out of memory: tried to allocate ", size, " bytes of kernel scratch");
+    a_->chunks.push_back({static_cast<char *>(p), size});
+    a_->used = 0;
+  }
+  char *p = a_->chunks.back().p + a_->used;
+  a_->used += bytes;
+  return p;
+}
+
+Scratch::~Scratch() {
+  Arena *a = a_;
+  if (a->chunks.size() > 1) {
+    // Grew: next time one chunk of what this call took.
+    a->want = a->taken;
+    a->free_chunks();
+  }
+  a->used = 0;
+  a->taken = 0;
+  if (limit.load(std::memory_order_relaxed) == 0) a->free_chunks();
+  {
+    std::lock_guard<std::mutex> g(mu);
+    if (idle_arenas.size() < kMaxIdleArenas) {
+      idle_arenas.push_back(a);
+      return;
+    }
+  }
+  a->free_chunks();
+  delete a;
+}
+
 }  // namespace jmedseg_alloc
 
 extern "C" {
@@ -146,4 +242,10 @@ int64_t jt_cpu_cache_stats(int64_t *blocks, int64_t *hits, int64_t *misses) {
   return static_cast<int64_t>(jmedseg_alloc::cached);
 }
 void jt_cpu_cache_empty(void) { jmedseg_alloc::drop_all(); }
+int64_t jt_cpu_scratch_bytes(void) {
+  std::lock_guard<std::mutex> g(jmedseg_alloc::mu);
+  int64_t n = 0;
+  for (auto *a : jmedseg_alloc::idle_arenas) n += static_cast<int64_t>(a->held());
+  return n;
+}
 }

@@ -43,10 +43,14 @@ int jt_get_num_threads(void);
  * free, up to limit bytes, and reused. jt_cpu_cache_set_limit returns the
  * previous limit (a negative value changes nothing; 0 turns caching off and
  * frees the cache); jt_cpu_cache_stats returns the bytes held and fills
- * blocks, hits and misses (each may be NULL); jt_cpu_cache_empty frees them. */
+ * blocks, hits and misses (each may be NULL); jt_cpu_cache_empty frees them,
+ * and the idle kernel scratch. jt_cpu_scratch_bytes is the bytes of kernel
+ * working memory (Winograd's buffers) kept between calls (none with the
+ * cache off). */
 int64_t jt_cpu_cache_set_limit(int64_t limit);
 int64_t jt_cpu_cache_stats(int64_t *blocks, int64_t *hits, int64_t *misses);
 void jt_cpu_cache_empty(void);
+int64_t jt_cpu_scratch_bytes(void);
 int jt_cuda_is_available(void);
 int jt_cuda_device_count(void);
 void jt_manual_seed(uint64_t seed);

@@ -15,6 +15,8 @@
 // backward-data and backward-weights.
 #include "wino.h"
 
+#include "scratch.h"
+
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/custom_function.h>
 
@@ -38,6 +40,7 @@ namespace jmedseg_wino {
 namespace {
 
 using dnnl::algorithm;
+using jmedseg_alloc::Scratch;
 using dnnl::memory;
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
@@ -137,41 +140,21 @@ std::shared_ptr<Prims> get_prims(const Shape &s) {
   return prims.emplace(s, p).first->second;
 }
 
-// Buf is oneDNN memory in a libtorch-allocated byte tensor (the caching
-// allocator sees it; freed with the tensor).
-struct Buf {
-  at::Tensor storage;
-  memory mem;
-};
-
-Buf buffer(const memory::desc &d) {
-  Buf b;
-  b.storage = at::empty({static_cast<int64_t>(std::max<size_t>(d.get_size(), 1))}, at::TensorOptions().dtype(at::kByte));
-  b.mem = memory(d, eng(), b.storage.data_ptr());
-  return b;
-}
-
 // user wraps a float tensor of an activation's shape in the user layout
 // (t must be contiguous in it).
 memory user(const at::Tensor &t, const memory::dims &d, tag layout) {
   return memory({d, dt::f32, layout}, eng(), t.data_ptr());
 }
 
-// into returns m in layout want, reordering into a new buffer (kept alive
-// by keep) when it differs.
-memory into(dnnl::stream &st, memory m, const memory::desc &want, std::vector<at::Tensor> &keep) {
-  if (m.get_desc() == want) return m;
-  Buf b = buffer(want);
-  dnnl::reorder(m, b.mem).execute(st, m, b.mem);
-  keep.push_back(b.storage);
-  return b.mem;
-}
+// scratch is oneDNN memory of layout d for this call only.
+memory scratch(const memory::desc &d, Scratch &sc) { return memory(d, eng(), sc.take(d.get_size())); }
 
-// scratch allocates a primitive's scratchpad.
-memory scratch(const memory::desc &d, std::vector<at::Tensor> &keep) {
-  Buf b = buffer(d);
-  keep.push_back(b.storage);
-  return b.mem;
+// into returns m in layout want, reordered into scratch when it differs.
+memory into(dnnl::stream &st, memory m, const memory::desc &want, Scratch &sc) {
+  if (m.get_desc() == want) return m;
+  memory b = scratch(want, sc);
+  dnnl::reorder(m, b).execute(st, m, b);
+  return b;
 }
 
 at::Tensor new_act(const at::Tensor &like, const memory::dims &d, bool nhwc) {
@@ -182,26 +165,26 @@ at::Tensor new_act(const at::Tensor &like, const memory::dims &d, bool nhwc) {
 // forward_into runs the forward primitive into out (s's output shape,
 // contiguous in s's layout); w is the weights in the primitive's layout.
 void forward_into(const Shape &s, Prims &p, const at::Tensor &x, const memory &w, const at::Tensor &b,
-                  const at::Tensor &out) {
+                  const at::Tensor &out, Scratch &sc) {
   dnnl::stream st(eng());
-  std::vector<at::Tensor> keep;
-  memory src = into(st, user(x, s.src(), s.act()), p.fwd.src_desc(), keep);
+  memory src = into(st, user(x, s.src(), s.act()), p.fwd.src_desc(), sc);
   memory dst_user = user(out, s.dst(), s.act());
   bool direct = p.fwd.dst_desc() == dst_user.get_desc();
-  memory dst = direct ? dst_user : scratch(p.fwd.dst_desc(), keep);
+  memory dst = direct ? dst_user : scratch(p.fwd.dst_desc(), sc);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src},
                                        {DNNL_ARG_WEIGHTS, w},
                                        {DNNL_ARG_DST, dst},
-                                       {DNNL_ARG_SCRATCHPAD, scratch(p.fwd.scratchpad_desc(), keep)}};
+                                       {DNNL_ARG_SCRATCHPAD, scratch(p.fwd.scratchpad_desc(), sc)}};
   if (s.bias) args.emplace(DNNL_ARG_BIAS, user(b, {s.o}, tag::x));
   p.fwd_p.execute(st, args);
   if (!direct) dnnl::reorder(dst, dst_user).execute(st, dst, dst_user);
   st.wait();
 }
 
-at::Tensor forward(const Shape &s, Prims &p, const at::Tensor &x, const memory &w, const at::Tensor &b) {
+at::Tensor forward(const Shape &s, Prims &p, const at::Tensor &x, const memory &w, const at::Tensor &b,
+                   Scratch &sc) {
   at::Tensor out = new_act(x, s.dst(), s.nhwc);
-  forward_into(s, p, x, w, b, out);
+  forward_into(s, p, x, w, b, out, sc);
   return out;
 }
 
@@ -274,7 +257,8 @@ bool infer(const Shape &s, const std::shared_ptr<Prims> &p, const at::Tensor &x,
            const at::Tensor &b, at::Tensor *out) {
   size_t extra = extra_bytes(s, *p), cap = static_cast<size_t>(extra_cap.load(std::memory_order_relaxed));
   if (s.n == 1 || extra <= cap) {
-    *out = forward(s, *p, x, packed(s, *p, w), b);
+    Scratch sc;
+    *out = forward(s, *p, x, packed(s, *p, w), b, sc);
     return true;
   }
   split_calls.fetch_add(1, std::memory_order_relaxed);
@@ -288,7 +272,8 @@ bool infer(const Shape &s, const std::shared_ptr<Prims> &p, const at::Tensor &x,
     if (!pp) return false;
     // The batch is the outermost dimension in both layouts: a slice is
     // contiguous in the layout.
-    forward_into(sp, *pp, x.narrow(0, i, sp.n), packed(sp, *pp, w), b, y.narrow(0, i, sp.n));
+    Scratch sc;  // each piece reuses the one before's
+    forward_into(sp, *pp, x.narrow(0, i, sp.n), packed(sp, *pp, w), b, y.narrow(0, i, sp.n), sc);
   }
   *out = y;
   return true;
@@ -309,10 +294,10 @@ at::Tensor conv_forward(torch::autograd::AutogradContext *ctx, const at::Tensor 
   auto p = get_prims(s);
   TORCH_CHECK(p != nullptr, "winograd convolution: no kernel for this shape");
   dnnl::stream st(eng());
-  std::vector<at::Tensor> keep;
+  Scratch sc;
   at::Tensor wc = w.contiguous();
-  memory wm = into(st, user(wc, s.wei(), tag::oihw), p->fwd.weights_desc(), keep);
-  at::Tensor out = forward(s, *p, x, wm, b);
+  memory wm = into(st, user(wc, s.wei(), tag::oihw), p->fwd.weights_desc(), sc);
+  at::Tensor out = forward(s, *p, x, wm, b, sc);
   ctx->save_for_backward({x, wc});
   ctx->saved_data["shape"] = c10::IValue(c10::List<int64_t>(shape));
   return out;
@@ -329,43 +314,46 @@ std::vector<at::Tensor> conv_backward(torch::autograd::AutogradContext *ctx, con
   TORCH_CHECK(p != nullptr, "winograd convolution: no backward kernel for this shape");
   at::Tensor go = grad.contiguous(s.nhwc ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
   dnnl::stream st(eng());
-  std::vector<at::Tensor> keep;
   at::Tensor dx, dw, db;
   memory go_user = user(go, s.dst(), s.act());
+  // Each half's scratch goes back before the next half takes its own.
   if (ctx->needs_input_grad(0)) {
-    memory ddst = into(st, go_user, p->bwd_d.diff_dst_desc(), keep);
-    memory wm = into(st, user(w, s.wei(), tag::oihw), p->bwd_d.weights_desc(), keep);
+    Scratch sc;
+    memory ddst = into(st, go_user, p->bwd_d.diff_dst_desc(), sc);
+    memory wm = into(st, user(w, s.wei(), tag::oihw), p->bwd_d.weights_desc(), sc);
     dx = new_act(x, s.src(), s.nhwc);
     memory dsrc_user = user(dx, s.src(), s.act());
     bool direct = p->bwd_d.diff_src_desc() == dsrc_user.get_desc();
-    memory dsrc = direct ? dsrc_user : scratch(p->bwd_d.diff_src_desc(), keep);
+    memory dsrc = direct ? dsrc_user : scratch(p->bwd_d.diff_src_desc(), sc);
     p->bwd_d_p.execute(st, {{DNNL_ARG_DIFF_DST, ddst},
                             {DNNL_ARG_WEIGHTS, wm},
                             {DNNL_ARG_DIFF_SRC, dsrc},
-                            {DNNL_ARG_SCRATCHPAD, scratch(p->bwd_d.scratchpad_desc(), keep)}});
+                            {DNNL_ARG_SCRATCHPAD, scratch(p->bwd_d.scratchpad_desc(), sc)}});
     if (!direct) dnnl::reorder(dsrc, dsrc_user).execute(st, dsrc, dsrc_user);
+    st.wait();
   }
   if (ctx->needs_input_grad(1) || want_b) {
-    memory ddst = into(st, go_user, p->bwd_w.diff_dst_desc(), keep);
-    memory src = into(st, user(x, s.src(), s.act()), p->bwd_w.src_desc(), keep);
+    Scratch sc;
+    memory ddst = into(st, go_user, p->bwd_w.diff_dst_desc(), sc);
+    memory src = into(st, user(x, s.src(), s.act()), p->bwd_w.src_desc(), sc);
     dw = at::empty(w.sizes(), w.options());
     memory dw_user = user(dw, s.wei(), tag::oihw);
     bool direct = p->bwd_w.diff_weights_desc() == dw_user.get_desc();
-    memory dwm = direct ? dw_user : scratch(p->bwd_w.diff_weights_desc(), keep);
+    memory dwm = direct ? dw_user : scratch(p->bwd_w.diff_weights_desc(), sc);
     std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, ddst},
                                          {DNNL_ARG_SRC, src},
                                          {DNNL_ARG_DIFF_WEIGHTS, dwm},
-                                         {DNNL_ARG_SCRATCHPAD, scratch(p->bwd_w.scratchpad_desc(), keep)}};
+                                         {DNNL_ARG_SCRATCHPAD, scratch(p->bwd_w.scratchpad_desc(), sc)}};
     if (s.bias) {  // the primitive was made with a bias: it writes its gradient
       db = at::empty({s.o}, w.options());
       args.emplace(DNNL_ARG_DIFF_BIAS, user(db, {s.o}, tag::x));
     }
     p->bwd_w_p.execute(st, args);
     if (!direct) dnnl::reorder(dwm, dw_user).execute(st, dwm, dw_user);
+    st.wait();
     if (!ctx->needs_input_grad(1)) dw = at::Tensor();
     if (!want_b) db = at::Tensor();
   }
-  st.wait();
   return {dx, dw, db};
 }
 

@@ -145,6 +145,12 @@ func SetCPUCache(limit int64) (was int64) {
 // CPUCacheLimit is the CPU block cache's limit in bytes (0: off).
 func CPUCacheLimit() int64 { return int64(C.jt_cpu_cache_set_limit(-1)) }
 
-// EmptyCPUCache frees the blocks the CPU cache holds (tensors in use are
-// not touched).
+// EmptyCPUCache frees the blocks the CPU cache holds and the idle kernel
+// scratch (tensors in use are not touched).
 func EmptyCPUCache() { C.jt_cpu_cache_empty() }
+
+// CPUScratch is the bytes of kernel working memory kept between calls:
+// the Winograd convolutions' scratchpads and blocked copies come from one
+// reused block (per concurrent caller) the size of the largest call's
+// needs, outside the block cache; none is kept with the cache off.
+func CPUScratch() int64 { return int64(C.jt_cpu_scratch_bytes()) }

@@ -85,3 +85,42 @@ func TestWinogradLayoutShared(t *testing.T) {
 	}
 	assert.Less(t, settled, 5, "fewer packed copies than shapes")
 }
+
+// TestWinogradScratch: a training step's oneDNN buffers come from one
+// reused block: once grown (the first step), kept between steps and not
+// grown by a repeat, freed by EmptyCPUCache, and not kept with the cache
+// off.
+func TestWinogradScratch(t *testing.T) {
+	needWinograd(t)
+	defer torch.SetWinograd(torch.SetWinograd(torch.WinogradTraining))
+	one := [2]int64{1, 1}
+	c := winoCase{"scratch", []int64{4, 32, 16, 16}, []int64{32, 32, 3, 3}, true, one, "", kernelWinograd}
+	step := func() {
+		s := torch.NewScope()
+		defer s.Close()
+		x, w, b := c.inputs(t, s, 7)
+		for _, p := range []*torch.Tensor{x, w, b} {
+			require.NoError(t, p.SetRequiresGrad(true))
+		}
+		y, k := torch.Conv2dWhich(x, w, b, one, c.pad, one, 1)
+		s.Track(y)
+		require.Equal(t, kernelWinograd, k)
+		require.NoError(t, s.Track(y.Sum()).Backward())
+		require.NoError(t, s.Track(w.Grad()).Err())
+	}
+	torch.EmptyCPUCache()
+	require.Zero(t, torch.CPUScratch())
+	step() // grows the block to the largest call's needs
+	step()
+	kept := torch.CPUScratch()
+	assert.Positive(t, kept, "kept for the next step")
+	// Three oneDNN calls of a 4×32×16² convolution need well under 64 MiB.
+	assert.Less(t, kept, int64(64<<20))
+	step()
+	assert.Equal(t, kept, torch.CPUScratch(), "a repeat reuses the block")
+	torch.EmptyCPUCache()
+	assert.Zero(t, torch.CPUScratch())
+	defer torch.SetCPUCache(torch.SetCPUCache(0))
+	step()
+	assert.Zero(t, torch.CPUScratch(), "nothing kept with the cache off")
+}
