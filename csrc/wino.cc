@@ -181,13 +181,6 @@ void forward_into(const Shape &s, Prims &p, const at::Tensor &x, const memory &w
   st.wait();
 }
 
-at::Tensor forward(const Shape &s, Prims &p, const at::Tensor &x, const memory &w, const at::Tensor &b,
-                   Scratch &sc) {
-  at::Tensor out = new_act(x, s.dst(), s.nhwc);
-  forward_into(s, p, x, w, b, out, sc);
-  return out;
-}
-
 uint32_t version_of(const at::Tensor &w) {
   return w.is_inference() ? 0 : w.unsafeGetTensorImpl()->version_counter().current_version();
 }
@@ -237,46 +230,71 @@ memory packed(const Shape &s, Prims &p, const at::Tensor &w) {
 }
 
 // extra_cap is the most bytes of oneDNN's own buffers (the scratchpad and
-// blocked copies of the input and output) one inference call takes; a
-// larger batch runs in pieces. Those buffers are several times the
-// activation (F(4×4,3×3) transforms each 4×4 tile into 6×6): in one call
-// they added 2.4 GiB to unet's 8×512² inference peak.
+// blocked copies of the input, output and weights) one call takes; a larger
+// batch runs in pieces. Those buffers are several times the activation
+// (F(4×4,3×3) transforms each 4×4 tile into 6×6): in one call they added
+// 2.4 GiB to unet's 8×512² inference peak, and the largest training call
+// of unet 16×256² 2.4 GiB to its peak.
 std::atomic<int64_t> extra_cap{int64_t(256) << 20};
 std::atomic<int64_t> split_calls{0};
 
+// copy_bytes is the size of a blocked copy: 0 when the user layout is
+// the one the primitive wants.
+size_t copy_bytes(const memory::desc &want, const memory::desc &user) { return want == user ? 0 : want.get_size(); }
+
 size_t extra_bytes(const Shape &s, const Prims &p) {
-  size_t e = p.fwd.scratchpad_desc().get_size();
-  if (!(p.fwd.src_desc() == memory::desc(s.src(), dt::f32, s.act()))) e += p.fwd.src_desc().get_size();
-  if (!(p.fwd.dst_desc() == memory::desc(s.dst(), dt::f32, s.act()))) e += p.fwd.dst_desc().get_size();
-  return e;
+  memory::desc src(s.src(), dt::f32, s.act()), dst(s.dst(), dt::f32, s.act()), wei(s.wei(), dt::f32, tag::oihw);
+  size_t fwd = p.fwd.scratchpad_desc().get_size() + copy_bytes(p.fwd.src_desc(), src) +
+               copy_bytes(p.fwd.dst_desc(), dst);
+  if (s.kind == 0) return fwd;  // the weights are packed once, outside the call
+  fwd += copy_bytes(p.fwd.weights_desc(), wei);
+  size_t bd = p.bwd_d.scratchpad_desc().get_size() + copy_bytes(p.bwd_d.diff_dst_desc(), dst) +
+              copy_bytes(p.bwd_d.weights_desc(), wei) + copy_bytes(p.bwd_d.diff_src_desc(), src);
+  size_t bw = p.bwd_w.scratchpad_desc().get_size() + copy_bytes(p.bwd_w.diff_dst_desc(), dst) +
+              copy_bytes(p.bwd_w.src_desc(), src) + copy_bytes(p.bwd_w.diff_weights_desc(), wei);
+  return std::max({fwd, bd, bw});
 }
 
-// infer runs an inference convolution, in pieces of the batch when one
-// call's buffers would pass extra_cap; false if a piece has no kernel.
-bool infer(const Shape &s, const std::shared_ptr<Prims> &p, const at::Tensor &x, const at::Tensor &w,
-           const at::Tensor &b, at::Tensor *out) {
-  size_t extra = extra_bytes(s, *p), cap = static_cast<size_t>(extra_cap.load(std::memory_order_relaxed));
-  if (s.n == 1 || extra <= cap) {
-    Scratch sc;
-    *out = forward(s, *p, x, packed(s, *p, w), b, sc);
-    return true;
-  }
-  split_calls.fetch_add(1, std::memory_order_relaxed);
+// piece is how many images of s's batch one call takes: all of them unless
+// their buffers pass extra_cap. Training keeps 1024 output pixels a piece
+// (where its kernel stops paying, see worth).
+int64_t piece(const Shape &s, const Prims &p) {
+  size_t extra = extra_bytes(s, p), cap = static_cast<size_t>(extra_cap.load(std::memory_order_relaxed));
+  if (s.n == 1 || extra <= cap) return s.n;
   int64_t pieces = std::min<int64_t>(s.n, static_cast<int64_t>((extra + cap - 1) / cap));
   int64_t step = (s.n + pieces - 1) / pieces;
-  at::Tensor y = new_act(x, s.dst(), s.nhwc);
+  if (s.kind == 1) step = std::max<int64_t>(step, (1024 + s.h * s.w - 1) / (s.h * s.w));
+  return std::min(step, s.n);
+}
+
+// each_piece calls f(sub-shape, its primitives, first image) for each piece
+// of s's batch (the batch is the outermost dimension in both layouts: a
+// slice is contiguous in the layout); false if a piece has no kernel.
+template <typename F>
+bool each_piece(const Shape &s, const std::shared_ptr<Prims> &p, F f) {
+  int64_t step = piece(s, *p);
+  if (step < s.n) split_calls.fetch_add(1, std::memory_order_relaxed);
   for (int64_t i = 0; i < s.n; i += step) {
     Shape sp = s;
     sp.n = std::min(step, s.n - i);
-    auto pp = get_prims(sp);
+    auto pp = sp.n == s.n ? p : get_prims(sp);
     if (!pp) return false;
-    // The batch is the outermost dimension in both layouts: a slice is
-    // contiguous in the layout.
-    Scratch sc;  // each piece reuses the one before's
-    forward_into(sp, *pp, x.narrow(0, i, sp.n), packed(sp, *pp, w), b, y.narrow(0, i, sp.n), sc);
+    f(sp, *pp, i);
   }
-  *out = y;
   return true;
+}
+
+// infer runs an inference convolution, in pieces when one call's buffers
+// would pass extra_cap; false if a piece has no kernel.
+bool infer(const Shape &s, const std::shared_ptr<Prims> &p, const at::Tensor &x, const at::Tensor &w,
+           const at::Tensor &b, at::Tensor *out) {
+  at::Tensor y = new_act(x, s.dst(), s.nhwc);
+  bool ok = each_piece(s, p, [&](const Shape &sp, Prims &pp, int64_t i) {
+    Scratch sc;  // each piece reuses the one before's
+    forward_into(sp, pp, x.narrow(0, i, sp.n), packed(sp, pp, w), b, y.narrow(0, i, sp.n), sc);
+  });
+  if (ok) *out = y;
+  return ok;
 }
 
 // training_shape decodes WinoConv's shape argument: n, c, h, w, o, ph, pw,
@@ -286,25 +304,70 @@ Shape training_shape(const std::vector<int64_t> &v) {
 }
 
 // conv_forward and conv_backward are the training path: forward_training,
-// then Winograd backward; WinoConv and WinoConvNoBias are the autograd
-// functions over them (an undefined tensor cannot be an autograd input).
+// then Winograd backward, in pieces of the batch as inference; WinoConv and
+// WinoConvNoBias are the autograd functions over them (an undefined tensor
+// cannot be an autograd input).
 at::Tensor conv_forward(torch::autograd::AutogradContext *ctx, const at::Tensor &x, const at::Tensor &w,
                         const at::Tensor &b, const std::vector<int64_t> &shape) {
   Shape s = training_shape(shape);
   auto p = get_prims(s);
   TORCH_CHECK(p != nullptr, "winograd convolution: no kernel for this shape");
-  dnnl::stream st(eng());
-  Scratch sc;
   at::Tensor wc = w.contiguous();
-  memory wm = into(st, user(wc, s.wei(), tag::oihw), p->fwd.weights_desc(), sc);
-  at::Tensor out = forward(s, *p, x, wm, b, sc);
+  at::Tensor out = new_act(x, s.dst(), s.nhwc);
+  bool ok = each_piece(s, p, [&](const Shape &sp, Prims &pp, int64_t i) {
+    dnnl::stream st(eng());
+    Scratch sc;
+    memory wm = into(st, user(wc, sp.wei(), tag::oihw), pp.fwd.weights_desc(), sc);
+    forward_into(sp, pp, x.narrow(0, i, sp.n), wm, b, out.narrow(0, i, sp.n), sc);
+  });
+  TORCH_CHECK(ok, "winograd convolution: no kernel for a piece of the batch");
   ctx->save_for_backward({x, wc});
   ctx->saved_data["shape"] = c10::IValue(c10::List<int64_t>(shape));
   return out;
 }
 
+// backward_data writes the input gradient of one piece into dx.
+void backward_data(const Shape &s, Prims &p, const at::Tensor &go, const at::Tensor &w, const at::Tensor &dx) {
+  dnnl::stream st(eng());
+  Scratch sc;
+  memory ddst = into(st, user(go, s.dst(), s.act()), p.bwd_d.diff_dst_desc(), sc);
+  memory wm = into(st, user(w, s.wei(), tag::oihw), p.bwd_d.weights_desc(), sc);
+  memory dsrc_user = user(dx, s.src(), s.act());
+  bool direct = p.bwd_d.diff_src_desc() == dsrc_user.get_desc();
+  memory dsrc = direct ? dsrc_user : scratch(p.bwd_d.diff_src_desc(), sc);
+  p.bwd_d_p.execute(st, {{DNNL_ARG_DIFF_DST, ddst},
+                         {DNNL_ARG_WEIGHTS, wm},
+                         {DNNL_ARG_DIFF_SRC, dsrc},
+                         {DNNL_ARG_SCRATCHPAD, scratch(p.bwd_d.scratchpad_desc(), sc)}});
+  if (!direct) dnnl::reorder(dsrc, dsrc_user).execute(st, dsrc, dsrc_user);
+  st.wait();
+}
+
+// backward_weights writes one piece's weight gradient into dw and (for a
+// shape with a bias) its bias gradient into db.
+void backward_weights(const Shape &s, Prims &p, const at::Tensor &go, const at::Tensor &x, const at::Tensor &dw,
+                      const at::Tensor &db) {
+  dnnl::stream st(eng());
+  Scratch sc;
+  memory ddst = into(st, user(go, s.dst(), s.act()), p.bwd_w.diff_dst_desc(), sc);
+  memory src = into(st, user(x, s.src(), s.act()), p.bwd_w.src_desc(), sc);
+  memory dw_user = user(dw, s.wei(), tag::oihw);
+  bool direct = p.bwd_w.diff_weights_desc() == dw_user.get_desc();
+  memory dwm = direct ? dw_user : scratch(p.bwd_w.diff_weights_desc(), sc);
+  std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, ddst},
+                                       {DNNL_ARG_SRC, src},
+                                       {DNNL_ARG_DIFF_WEIGHTS, dwm},
+                                       {DNNL_ARG_SCRATCHPAD, scratch(p.bwd_w.scratchpad_desc(), sc)}};
+  // The primitive was made with a bias: it writes its gradient.
+  if (s.bias) args.emplace(DNNL_ARG_DIFF_BIAS, user(db, {s.o}, tag::x));
+  p.bwd_w_p.execute(st, args);
+  if (!direct) dnnl::reorder(dwm, dw_user).execute(st, dwm, dw_user);
+  st.wait();
+}
+
 // conv_backward returns the gradients of x, w and (for a shape with a
-// bias) b, each undefined where not needed.
+// bias) b, each undefined where not needed. Pieces' weight and bias
+// gradients are summed.
 std::vector<at::Tensor> conv_backward(torch::autograd::AutogradContext *ctx, const at::Tensor &grad) {
   auto saved = ctx->get_saved_variables();
   const at::Tensor &x = saved[0], &w = saved[1];
@@ -313,47 +376,32 @@ std::vector<at::Tensor> conv_backward(torch::autograd::AutogradContext *ctx, con
   auto p = get_prims(s);  // made by the forward (cached, or remade)
   TORCH_CHECK(p != nullptr, "winograd convolution: no backward kernel for this shape");
   at::Tensor go = grad.contiguous(s.nhwc ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
-  dnnl::stream st(eng());
-  at::Tensor dx, dw, db;
-  memory go_user = user(go, s.dst(), s.act());
-  // Each half's scratch goes back before the next half takes its own.
-  if (ctx->needs_input_grad(0)) {
-    Scratch sc;
-    memory ddst = into(st, go_user, p->bwd_d.diff_dst_desc(), sc);
-    memory wm = into(st, user(w, s.wei(), tag::oihw), p->bwd_d.weights_desc(), sc);
-    dx = new_act(x, s.src(), s.nhwc);
-    memory dsrc_user = user(dx, s.src(), s.act());
-    bool direct = p->bwd_d.diff_src_desc() == dsrc_user.get_desc();
-    memory dsrc = direct ? dsrc_user : scratch(p->bwd_d.diff_src_desc(), sc);
-    p->bwd_d_p.execute(st, {{DNNL_ARG_DIFF_DST, ddst},
-                            {DNNL_ARG_WEIGHTS, wm},
-                            {DNNL_ARG_DIFF_SRC, dsrc},
-                            {DNNL_ARG_SCRATCHPAD, scratch(p->bwd_d.scratchpad_desc(), sc)}});
-    if (!direct) dnnl::reorder(dsrc, dsrc_user).execute(st, dsrc, dsrc_user);
-    st.wait();
-  }
-  if (ctx->needs_input_grad(1) || want_b) {
-    Scratch sc;
-    memory ddst = into(st, go_user, p->bwd_w.diff_dst_desc(), sc);
-    memory src = into(st, user(x, s.src(), s.act()), p->bwd_w.src_desc(), sc);
+  at::Tensor dx, dw, db, dw_i, db_i;
+  bool want_w = ctx->needs_input_grad(1) || want_b;
+  if (ctx->needs_input_grad(0)) dx = new_act(x, s.src(), s.nhwc);
+  if (want_w) {
     dw = at::empty(w.sizes(), w.options());
-    memory dw_user = user(dw, s.wei(), tag::oihw);
-    bool direct = p->bwd_w.diff_weights_desc() == dw_user.get_desc();
-    memory dwm = direct ? dw_user : scratch(p->bwd_w.diff_weights_desc(), sc);
-    std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, ddst},
-                                         {DNNL_ARG_SRC, src},
-                                         {DNNL_ARG_DIFF_WEIGHTS, dwm},
-                                         {DNNL_ARG_SCRATCHPAD, scratch(p->bwd_w.scratchpad_desc(), sc)}};
-    if (s.bias) {  // the primitive was made with a bias: it writes its gradient
-      db = at::empty({s.o}, w.options());
-      args.emplace(DNNL_ARG_DIFF_BIAS, user(db, {s.o}, tag::x));
-    }
-    p->bwd_w_p.execute(st, args);
-    if (!direct) dnnl::reorder(dwm, dw_user).execute(st, dwm, dw_user);
-    st.wait();
-    if (!ctx->needs_input_grad(1)) dw = at::Tensor();
-    if (!want_b) db = at::Tensor();
+    if (s.bias) db = at::empty({s.o}, w.options());
   }
+  bool ok = each_piece(s, p, [&](const Shape &sp, Prims &pp, int64_t i) {
+    at::Tensor gi = go.narrow(0, i, sp.n);
+    if (dx.defined()) backward_data(sp, pp, gi, w, dx.narrow(0, i, sp.n));
+    if (!want_w) return;
+    if (i == 0) {
+      backward_weights(sp, pp, gi, x.narrow(0, i, sp.n), dw, db);
+      return;
+    }
+    if (!dw_i.defined()) {
+      dw_i = at::empty_like(dw);
+      if (s.bias) db_i = at::empty_like(db);
+    }
+    backward_weights(sp, pp, gi, x.narrow(0, i, sp.n), dw_i, db_i);
+    dw.add_(dw_i);
+    if (s.bias) db.add_(db_i);
+  });
+  TORCH_CHECK(ok, "winograd convolution: no backward kernel for a piece of the batch");
+  if (!ctx->needs_input_grad(1)) dw = at::Tensor();
+  if (!want_b) db = at::Tensor();
   return {dx, dw, db};
 }
 

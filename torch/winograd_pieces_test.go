@@ -124,3 +124,60 @@ func TestWinogradScratch(t *testing.T) {
 	step()
 	assert.Zero(t, torch.CPUScratch(), "nothing kept with the cache off")
 }
+
+// TestWinogradTrainingPieces: a training convolution whose buffers would
+// pass the cap runs forward and backward in pieces of the batch (the
+// weight and bias gradients summed over them), as right as in one call.
+func TestWinogradTrainingPieces(t *testing.T) {
+	needWinograd(t)
+	defer torch.SetWinograd(torch.SetWinograd(torch.WinogradTraining))
+	one := [2]int64{1, 1}
+	for _, c := range []winoCase{
+		{"contiguous", []int64{5, 32, 20, 30}, []int64{48, 32, 3, 3}, true, one, "", kernelWinograd},
+		{"channels-last-no-bias", []int64{3, 64, 24, 24}, []int64{32, 64, 3, 3}, false, one, "channels_last", kernelWinograd},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := torch.NewScope()
+			defer s.Close()
+			x0, w0, b0 := c.inputs(t, s, 11)
+			g := torch.Randn(conv64(s, x0, w0, b0, c.pad).Shape(), s)
+			// run returns the output and the gradients of x, w (and b).
+			run := func(dt torch.DType, buffers int64) []*torch.Tensor {
+				defer torch.SetWinogradBuffers(torch.SetWinogradBuffers(buffers))
+				ps := []*torch.Tensor{s.Track(s.Track(x0.ToDType(dt)).Detach()), s.Track(s.Track(w0.ToDType(dt)).Detach())}
+				var b *torch.Tensor
+				if b0 != nil {
+					b = s.Track(s.Track(b0.ToDType(dt)).Detach())
+					ps = append(ps, b)
+				}
+				for _, p := range ps {
+					require.NoError(t, p.SetRequiresGrad(true))
+				}
+				y, k := torch.Conv2dWhich(ps[0], ps[1], b, one, c.pad, one, 1)
+				s.Track(y)
+				if dt == torch.Float32 {
+					require.Equal(t, kernelWinograd, k)
+				}
+				require.NoError(t, s.Track(y.Mul(s.Track(g.ToDType(dt))).Sum()).Backward())
+				out := []*torch.Tensor{y}
+				for _, p := range ps {
+					out = append(out, s.Track(p.Grad()))
+				}
+				return out
+			}
+			ref := run(torch.Float64, 1<<40)
+			before := torch.WinogradPieces()
+			pieces := run(torch.Float32, 1<<20)
+			assert.Equal(t, before+2, torch.WinogradPieces(), "forward and backward in pieces")
+			whole := run(torch.Float32, 1<<40)
+			assert.Equal(t, before+2, torch.WinogradPieces(), "in one call")
+			for i := range ref {
+				assert.LessOrEqual(t, errVs64(t, s, pieces[i], ref[i]), 5e-6, "output or gradient %d", i)
+				assert.LessOrEqual(t, errVs64(t, s, pieces[i], s.Track(whole[i].ToDType(torch.Float64))), 5e-6, "pieces vs one call, %d", i)
+			}
+			if c.layout == "channels_last" {
+				assert.True(t, pieces[1].IsContiguousAs(torch.ChannelsLastFormat), "the input gradient keeps the layout")
+			}
+		})
+	}
+}
