@@ -27,7 +27,7 @@ endif
 CSRC_REV := $(shell cat csrc/*.cc csrc/*.h | md5sum | cut -c1-12)
 export CGO_CXXFLAGS := $(or $(strip $(CGO_CXXFLAGS)),-O2 -g) -DJMEDSEG_CSRC_REV=$(CSRC_REV)
 
-.PHONY: zoo small all setup build test test-go test-race test-c test-torch2 vet bench bench-ops brain clean
+.PHONY: zoo small all setup build test test-go test-race test-c test-torch2 check-cuda vet bench bench-ops brain clean
 
 all: build
 
@@ -43,7 +43,7 @@ vet:
 	$(GO) vet ./...
 
 # The README's test command: formatting, vet, Go tests, the race detector,
-# the C ABI test. CI (.ci/run) runs it, then test-torch2.
+# the C ABI test. CI (.ci/run) runs it, then test-torch2 and check-cuda.
 test: setup vet test-go test-race test-c
 
 # -count=1: the end-to-end tests in test/ exec a freshly built binary, which
@@ -90,6 +90,13 @@ test-race:
 TORCH2_ROOT ?= /var/cache/jmedseg/trixie
 test-torch2:
 	TORCH2_ROOT=$(TORCH2_ROOT) scripts/torch2.sh
+
+# The shim's CUDA-only code (CUDA graphs) compiled with JMEDSEG_CUDA against
+# this libtorch and the chroot's 2.x, with the CUDA runtime's headers
+# (fetched once, ~0.9 GB download, 16 s after that): no GPU needed. CI runs it
+# after test-torch2.
+check-cuda:
+	TORCH2_ROOT=$(TORCH2_ROOT) scripts/cuda-compile.sh
 
 # The model-level C API: $(BUILD)/libjmedseg.so (go build -buildmode=c-shared
 # ./capi, by CMake) with its header include/jmedseg/jmedseg.h; `cmake --install
