@@ -47,6 +47,11 @@ type Options struct {
 	// frozen and optimised for inference (infer.JIT); its build (trace,
 	// optimisation, check) is one more untimed step, reported apart.
 	Engine string
+	// Profile runs one more step after the timed ones, untimed, under
+	// libtorch's operator profiler (Result.Profile, Result.ProfileTrace).
+	// On CUDA it sees the host's side: each operator's launch, not the
+	// kernel's time.
+	Profile bool
 }
 
 // Result is one benchmark's figures.
@@ -79,6 +84,10 @@ type Result struct {
 	// BuildSeconds is the jit engine's first call: trace, freeze and
 	// optimise, check against the Go forward, run.
 	BuildSeconds float64 `json:"engine_build_seconds,omitempty"`
+	// Profile is the profiled step's operators by self time (Options.Profile);
+	// ProfileTrace its Chrome trace.
+	Profile      []torch.ProfileOp `json:"profile,omitempty"`
+	ProfileTrace []byte            `json:"-"`
 }
 
 // Run times opt.Steps steps of opt.Model.
@@ -288,6 +297,20 @@ func Run(opt Options) (*Result, error) {
 	res.Threads, res.Device, res.Steps, res.StepMedian, res.StepMin = torch.NumThreads(), opt.Device.String(), opt.Steps, med, sorted[0]
 	res.StepMean, res.ImagesPerSec, res.PeakRSS, res.StepSeconds = sum/float64(len(times)), float64(opt.Batch)/med, PeakRSS(), times
 	res.LibtorchBuild = torch.HeaderVersion()
+	if opt.Profile {
+		if err := torch.StartProfile(); err != nil {
+			return nil, err
+		}
+		err := step()
+		ops, trace, perr := torch.StopProfile(true)
+		if err != nil {
+			return nil, err
+		}
+		if perr != nil {
+			return nil, perr
+		}
+		res.Profile, res.ProfileTrace = ops, trace
+	}
 	return res, nil
 }
 

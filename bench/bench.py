@@ -173,6 +173,16 @@ def run(a):
         sync()
         times.append(time.perf_counter() - t0)
     med = median(times)
+    profile = []
+    if a.profile:
+        # One more step, untimed, under the profiler: jmedseg bench --profile.
+        with torch.autograd.profiler.profile(use_cpu=True) as prof:
+            step()
+            sync()
+        prof.export_chrome_trace(a.profile)
+        profile = [{"name": e.key, "calls": e.count, "total_seconds": e.cpu_time_total / 1e6,
+                    "self_seconds": e.self_cpu_time_total / 1e6} for e in prof.key_averages()]
+        profile.sort(key=lambda o: (-o["self_seconds"], o["name"]))
     return {
         "model": a.model, "mode": a.mode, "params": params,
         "batch": a.batch, "size": a.size, "width": width, "threads": torch.get_num_threads(),
@@ -182,7 +192,21 @@ def run(a):
         "side": "pytorch", "amp": a.amp, "channels_last": a.channels_last, "frozen": a.freeze,
         "foreach": a.foreach, "cuda_graphs": a.cuda_graphs,
         **({"engine": "ofi", "engine_build_seconds": build} if a.mode == "infer" and a.ofi else {}),
+        **({"profile": profile} if a.profile else {}),
     }
+
+
+def write_profile(ops, n):
+    """jmedseg's bench.WriteProfile table: the first n operators by self time."""
+    total = sum(o["self_seconds"] for o in ops)
+    print(f"{'self ms':>10} {'total ms':>10} {'self%':>6} {'calls':>8}  operator")
+    for o in ops[:n]:
+        share = 100 * o["self_seconds"] / total if total > 0 else 0
+        print(f"{o['self_seconds'] * 1e3:10.3f} {o['total_seconds'] * 1e3:10.3f} {share:6.1f} {o['calls']:8d}  {o['name']}")
+    if len(ops) > n:
+        rest = sum(o["self_seconds"] for o in ops[n:])
+        print(f"{rest * 1e3:10.3f} {'':>10} {'':>6} {'':>8}  ({len(ops) - n} more operators)")
+    print(f"{total * 1e3:10.3f} {'':>10} {'':>6} {'':>8}  all operators' self time")
 
 
 def main():
@@ -207,7 +231,13 @@ def main():
     p.add_argument("--amp", default="", choices=["", "bf16", "fp16"], help="torch.autocast dtype")
     p.add_argument("--foreach", action="store_true", help="train: Adam(foreach=True)")
     p.add_argument("--cuda-graphs", action="store_true", help="CUDA: capture the step with torch.cuda.graph")
+    p.add_argument("--profile", default="", metavar="FILE",
+                   help="one more step under torch.autograd.profiler: its Chrome trace to FILE, the operators printed")
+    p.add_argument("--profile-top", type=int, default=25, help="operators the --profile table shows")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --profile file")
     a = p.parse_args()
+    if a.profile and os.path.exists(a.profile) and not a.force:
+        sys.exit(f"bench.py: --profile {a.profile}: the file exists (--force overwrites it)")
     if a.cuda_graphs and a.device == "cpu":
         sys.exit("bench.py: --cuda-graphs needs --device cuda")
     if (a.freeze or a.ofi) and a.mode != "infer":
@@ -225,6 +255,9 @@ def main():
         print(f"{r['model']} {r['mode']}: {r['params']} params, batch {r['batch']}, {r['size']}x{r['size']}, "
               f"{r['threads']} threads on {r['device']}: median {r['step_seconds_median']:.4f} s/step "
               f"({r['images_per_second']:.1f} img/s), peak RSS {r['peak_rss_bytes'] / 2**20:.0f} MiB")
+        if a.profile:
+            print(f"one more step under torch.autograd.profiler (Chrome trace: {a.profile}):")
+            write_profile(r["profile"], a.profile_top)
 
 
 if __name__ == "__main__":

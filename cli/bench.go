@@ -2,11 +2,13 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"math"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/jmedseg/jmedseg/bench"
+	"github.com/jmedseg/jmedseg/internal/atomicfile"
 	"github.com/jmedseg/jmedseg/train"
 )
 
@@ -29,11 +31,20 @@ func benchCommand() *cli.Command {
 			&cli.BoolFlag{Name: "cuda-graphs", Usage: "CUDA: capture one step as a CUDA graph and replay it"},
 			&cli.StringFlag{Name: "engine", Value: "eager", Usage: "infer: eager (the Go forward) or jit (its trace, frozen and optimised for inference; built in one more untimed step)"},
 			&cli.BoolFlag{Name: "onednn", Value: true, Usage: "float32 CPU convolutions on oneDNN throughout (false: the kernels PyTorch eager picks)"},
+			&cli.StringFlag{Name: "profile", Usage: "run one more step under libtorch's operator profiler: its Chrome trace to `FILE`, the operators by self time printed (with --json, in the JSON)"},
+			&cli.IntFlag{Name: "profile-top", Value: 25, Usage: "operators the --profile table shows"},
+			&cli.BoolFlag{Name: "force", Usage: "overwrite an existing --profile file"},
 		),
 		Action: func(c *cli.Context) error {
 			if err := firstErr(intFlag(c, "batch", 1, math.MaxInt), intFlag(c, "size", 1, train.MaxSize), int64Flag(c, "width", 0, math.MaxInt64),
 				intFlag(c, "steps", 1, math.MaxInt), intFlag(c, "warmup", 0, math.MaxInt)); err != nil {
 				return fmt.Errorf("bench: %w", err)
+			}
+			profile := c.String("profile")
+			if profile != "" {
+				if err := checkOutFile("profile", profile, c.Bool("force")); err != nil {
+					return fmt.Errorf("bench: %w", err)
+				}
 			}
 			dev, err := setup(c)
 			if err != nil {
@@ -46,15 +57,24 @@ func benchCommand() *cli.Command {
 			r, err := bench.Run(bench.Options{Model: c.String("model"), Batch: c.Int("batch"), Size: c.Int("size"), Width: c.Int64("width"),
 				Steps: c.Int("steps"), Warmup: warmup, Mode: c.String("mode"), Device: dev,
 				Fuse: c.Bool("fuse"), ChannelsLast: c.Bool("channels-last"), AMP: c.String("amp"), Foreach: c.Bool("foreach"), CUDAGraphs: c.Bool("cuda-graphs"),
-				NoOneDNN: !c.Bool("onednn"), Winograd: c.String("winograd"), Engine: c.String("engine")})
+				NoOneDNN: !c.Bool("onednn"), Winograd: c.String("winograd"), Engine: c.String("engine"), Profile: profile != ""})
 			if err != nil {
 				return err
+			}
+			if profile != "" {
+				if err := atomicfile.Write(profile, func(w io.Writer) error { _, err := w.Write(r.ProfileTrace); return err }); err != nil {
+					return fmt.Errorf("bench: --profile %s: %w", profile, err)
+				}
 			}
 			if c.Bool("json") {
 				return printJSON(c.App.Writer, r)
 			}
 			fmt.Fprintf(c.App.Writer, "%s %s: %d params, batch %d, %dx%d, %d threads on %s: median %.4f s/step (%.1f img/s), peak RSS %.0f MiB\n",
 				r.Model, r.Mode, r.Params, r.Batch, r.Size, r.Size, r.Threads, r.Device, r.StepMedian, r.ImagesPerSec, float64(r.PeakRSS)/(1<<20))
+			if profile != "" {
+				fmt.Fprintf(c.App.Writer, "one more step under libtorch's profiler (Chrome trace: %s):\n", profile)
+				return bench.WriteProfile(c.App.Writer, r.Profile, c.Int("profile-top"))
+			}
 			return nil
 		},
 	}

@@ -232,3 +232,23 @@ func formatBytes(n int64) string {
 	}
 	return strconv.FormatInt(n, 10) + " B"
 }
+
+// checkOutFile checks a file that --flag names for writing, before any work
+// is done: its directory exists, and it is not a directory nor (without
+// force) an existing file.
+func checkOutFile(flag, path string, force bool) error {
+	st, err := os.Stat(path)
+	switch {
+	case err == nil && st.IsDir():
+		return fmt.Errorf("--%s %s: is a directory; name a file", flag, path)
+	case err == nil && !force:
+		return fmt.Errorf("--%s %s: the file exists (--force overwrites it)", flag, path)
+	case err != nil && !os.IsNotExist(err):
+		return fmt.Errorf("--%s %s: %w", flag, path, err)
+	}
+	dir := filepath.Dir(path)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("--%s %s: no directory %s to write it in", flag, path, dir)
+	}
+	return nil
+}

@@ -35,6 +35,8 @@ func TestBadFlagValues(t *testing.T) {
 		return append([]string{"train", "--data", filepath.Join(tmp, "none"), "--out", filepath.Join(tmp, "run")}, extra...)
 	}
 	limit := strconv.Itoa(4 * runtime.NumCPU())
+	existing := filepath.Join(tmp, "trace.json")
+	require.NoError(t, os.WriteFile(existing, []byte("mine"), 0o644))
 	tests := []struct {
 		name string
 		args []string
@@ -67,6 +69,9 @@ func TestBadFlagValues(t *testing.T) {
 		{"bench steps", []string{"bench", "--steps", "0"}, []string{"--steps 0"}},
 		{"bench warmup", []string{"bench", "--warmup", "-1"}, []string{"--warmup -1"}},
 		{"bench threads", []string{"bench", "--threads", "-2"}, []string{"--threads -2"}},
+		{"bench profile exists", []string{"bench", "--profile", existing}, []string{"--profile " + existing, "exists", "--force"}},
+		{"bench profile directory", []string{"bench", "--profile", tmp}, []string{"--profile " + tmp, "is a directory"}},
+		{"bench profile no directory", []string{"bench", "--profile", filepath.Join(tmp, "no", "t.json")}, []string{"--profile", "no directory"}},
 		{"test batch", []string{"test", "--checkpoint", "x", "--data", tmp, "--out", tmp, "--batch", "0"}, []string{"--batch 0"}},
 		{"pretrain lr", []string{"pretrain", "--data", tmp, "--out", filepath.Join(tmp, "e"), "--lr", "NaN"}, []string{"--lr NaN"}},
 		{"pretrain temperature", []string{"pretrain", "--data", tmp, "--out", filepath.Join(tmp, "e"), "--temperature", "0"}, []string{"--temperature 0"}},
