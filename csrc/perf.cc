@@ -264,6 +264,68 @@ jt_result jp_conv2d(jt_tensor x, jt_tensor w, jt_tensor b, const int64_t *stride
   CATCH_RETURN(RET_RES)
 }
 
+jt_result jp_conv_transpose2d(jt_tensor x, jt_tensor w, jt_tensor b, const int64_t *stride, const int64_t *padding,
+                              const int64_t *output_padding, const int64_t *dilation, int64_t groups, int *used) {
+  try {
+    c10::optional<at::Tensor> bias;
+    if (b != nullptr) bias = T(b);
+    const at::Tensor &X = T(x), &W = T(w);
+    at::internal::lazy_init_num_threads();
+    if (used != nullptr) *used = 0;
+    const int64_t s = stride[0];
+    bool blocks = groups == 1 && X.dim() == 4 && W.dim() == 4 && s > 1 && stride[1] == s && W.size(2) == s &&
+                  W.size(3) == s && X.size(1) == W.size(0);
+    for (int i = 0; i < 2; i++) {
+      blocks = blocks && padding[i] == 0 && output_padding[i] == 0 && dilation[i] == 1;
+    }
+    const bool bias_fits = !bias.has_value() || (bias->defined() && bias->dim() == 1 && bias->size(0) == W.size(1));
+    if (blocks && bias_fits) {
+      // Each input pixel writes its own s×s block of the output:
+      // out[n, o, h·s+a, w·s+b] = Σc x[n, c, h, w]·W[c, o, a, b], a 1×1
+      // convolution to channel o·s²+a·s+b, which pixel_shuffle puts there.
+      const int64_t o = W.size(1), one[2] = {1, 1}, zero[2] = {0, 0};
+      at::Tensor w1 = W.permute({1, 2, 3, 0}).reshape({o * s * s, W.size(0), 1, 1});
+      if (onednn_applies(X, w1, c10::nullopt, one, zero, one, 1)) {
+        at::Tensor y = at::pixel_shuffle(at::mkldnn_convolution(X, w1, c10::nullopt, {0, 0}, {1, 1}, {1, 1}, 1), s);
+        if (bias.has_value()) y.add_(bias->view({1, o, 1, 1}));
+        if (used != nullptr) *used = 1;
+        return jt_result{wrap(std::move(y)), nullptr};
+      }
+    }
+    // Any other strided one (overlapping blocks: a 3×3 or 4×4 kernel at
+    // stride 2) is the convolution of the input spread out by the stride,
+    // zeros between its pixels and output_padding more after them, with the
+    // kernel flipped and its in and out swapped, padded k−1−p: s² times the
+    // multiply-adds of at::conv_transpose2d's, still faster on oneDNN.
+    bool spread = groups == 1 && X.dim() == 4 && W.dim() == 4 && X.size(1) == W.size(0) && X.numel() > 0 &&
+                  (stride[0] > 1 || stride[1] > 1) && bias_fits;
+    for (int i = 0; i < 2; i++) {
+      spread = spread && stride[i] >= 1 && dilation[i] == 1 && padding[i] >= 0 && padding[i] <= W.size(2 + i) - 1 &&
+               output_padding[i] >= 0 && output_padding[i] < stride[i];
+    }
+    if (spread) {
+      const int64_t h = X.size(2), wd = X.size(3), one[2] = {1, 1};
+      const int64_t pad[2] = {W.size(2) - 1 - padding[0], W.size(3) - 1 - padding[1]};
+      at::Tensor wf = W.flip({2, 3}).transpose(0, 1).contiguous();
+      at::Tensor up = at::zeros({X.size(0), X.size(1), (h - 1) * stride[0] + 1 + output_padding[0],
+                                 (wd - 1) * stride[1] + 1 + output_padding[1]},
+                                X.options());
+      if (onednn_applies(up, wf, bias, one, pad, one, 1)) {
+        up.slice(2, 0, (h - 1) * stride[0] + 1, stride[0]).slice(3, 0, (wd - 1) * stride[1] + 1, stride[1]).copy_(X);
+        at::Tensor out;
+        if (!jmedseg_wino::try_conv(up, wf, bias, pad, &out)) {
+          out = at::mkldnn_convolution(up, wf, bias, at::IntArrayRef(pad, 2), {1, 1}, {1, 1}, 1);
+        }
+        if (used != nullptr) *used = 2;
+        return jt_result{wrap(std::move(out)), nullptr};
+      }
+    }
+    at::IntArrayRef st(stride, 2), p(padding, 2), op(output_padding, 2), d(dilation, 2);
+    return jt_result{wrap(at::conv_transpose2d(X, W, bias, st, p, op, groups, d)), nullptr};
+  }
+  CATCH_RETURN(RET_RES)
+}
+
 // ---- multi-tensor updates ----
 
 jt_error *jp_foreach_mul_scalar_(jt_tensor *xs, int64_t n, double s) { PE(at::_foreach_mul_(list(xs, n), s)) }

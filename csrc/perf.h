@@ -46,6 +46,20 @@ int jp_autocast_enabled(int dev_type); /* on the calling thread */
  * kernel, 2 its Winograd kernel (csrc/wino.cc). */
 jt_result jp_conv2d(jt_tensor x, jt_tensor w, jt_tensor b, const int64_t *stride, const int64_t *padding,
                     const int64_t *dilation, int64_t groups, int *used);
+/* jp_conv_transpose2d is at::conv_transpose2d (stride, padding,
+ * output_padding, dilation: 2 values each; b may be NULL), except that,
+ * under jp_conv2d's conditions, a transposed convolution whose square
+ * kernel equals its stride (no padding, output padding or dilation, one
+ * group: U-Net decoders' up-sampling) runs as the 1×1 convolution to
+ * out·s² channels on oneDNN and pixel_shuffle(s), the same sums: libtorch
+ * runs those on its native kernel (slow_conv_transpose2d, im2col and the
+ * BLAS); any other strided one of one group without dilation (p < k,
+ * output padding < stride) runs as the stride-1 convolution, on oneDNN, of
+ * the input spread out by the stride with zeros, by the flipped kernel.
+ * *used (when not NULL): 0 at::conv_transpose2d, 1 the 1×1 form, 2 the
+ * spread-out form. */
+jt_result jp_conv_transpose2d(jt_tensor x, jt_tensor w, jt_tensor b, const int64_t *stride, const int64_t *padding,
+                              const int64_t *output_padding, const int64_t *dilation, int64_t groups, int *used);
 void jp_set_onednn_conv(int on);
 int jp_onednn_conv(void);
 int jp_has_mkldnn(void);

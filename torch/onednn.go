@@ -57,6 +57,38 @@ func conv2dWhich(x, w, b *Tensor, stride, padding, dilation [2]int64, groups int
 	return r, int(used)
 }
 
+// ConvTranspose2dOneDNN is ConvTranspose2d on oneDNN for float32 CPU
+// inputs with strides above 1, one group and no dilation, which
+// at::conv_transpose2d runs on libtorch's native kernel (im2col and the
+// BLAS, many times slower). A square kernel equal to its stride without
+// padding (U-Net decoders' up-sampling) is a 1×1 convolution to out·s²
+// channels followed by PixelShuffle(s): each input pixel writes its own
+// s×s block, the same sums. Any other (a 3×3 or 4×4 kernel at stride 2;
+// padding below the kernel, output padding below the stride) is the
+// stride-1 convolution, by the flipped kernel, of the input spread out
+// with zeros: s² times the multiply-adds, still faster. Otherwise, and
+// under Conv2dOneDNN's exceptions, it is ConvTranspose2d itself.
+func ConvTranspose2dOneDNN(x, w, b *Tensor, stride, padding, outputPadding, dilation [2]int64, groups int64) *Tensor {
+	r, _ := convTranspose2dWhich(x, w, b, stride, padding, outputPadding, dilation, groups)
+	return r
+}
+
+// convTranspose2dWhich is ConvTranspose2dOneDNN that also says which form
+// ran: 0 at::conv_transpose2d, 1 the 1×1 convolution, 2 the spread-out
+// input.
+func convTranspose2dWhich(x, w, b *Tensor, stride, padding, outputPadding, dilation [2]int64, groups int64) (*Tensor, int) {
+	if err := argErr("conv_transpose2d", x, w); err != nil {
+		return errTensor(err), 0
+	}
+	if err := optArgErr("conv_transpose2d", b); err != nil {
+		return errTensor(err), 0
+	}
+	var used C.int
+	r := result(C.jp_conv_transpose2d(x.h, w.h, optH(b), pair(&stride), pair(&padding), pair(&outputPadding), pair(&dilation), C.int64_t(groups), &used),
+		"conv_transpose2d", x, w, b)
+	return r, int(used)
+}
+
 // SetOneDNNConv turns Conv2dOneDNN's use of oneDNN on (the default) or off,
 // for the whole process, and returns the previous setting. nn.Conv2d
 // convolves through Conv2dOneDNN, so off gives PyTorch eager's kernels.

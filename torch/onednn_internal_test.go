@@ -5,3 +5,6 @@ var Conv2dKernel = conv2dKernel
 
 // Conv2dWhich exposes conv2dWhich to the external tests.
 var Conv2dWhich = conv2dWhich
+
+// ConvTranspose2dWhich exposes convTranspose2dWhich to the external tests.
+var ConvTranspose2dWhich = convTranspose2dWhich

@@ -130,9 +130,11 @@ func NewConvTranspose2d(in, out, k int64, opts ...Option) *ConvTranspose2d {
 	return m
 }
 
-// Forward applies the transposed convolution to x [N, C, H, W].
+// Forward applies the transposed convolution to x [N, C, H, W], on oneDNN
+// where its stride is above 1 (torch.ConvTranspose2dOneDNN; off with
+// torch.SetOneDNNConv(false)).
 func (m *ConvTranspose2d) Forward(x *torch.Tensor) *torch.Tensor {
-	return torch.ConvTranspose2d(x, m.Weight, m.Bias, m.Stride, m.Padding, m.OutputPadding, m.Dilation, m.Groups)
+	return torch.ConvTranspose2dOneDNN(x, m.Weight, m.Bias, m.Stride, m.Padding, m.OutputPadding, m.Dilation, m.Groups)
 }
 
 // Linear is torch.nn.Linear: y = x·Wᵀ + b with weight [out, in].
