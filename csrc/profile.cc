@@ -6,7 +6,17 @@
 // Kineto profiler is not used, since Debian's libtorch is built without it.
 #include "profile.h"
 
+// A libtorch without the legacy profiler's header still builds: the calls
+// then say so.
+#if defined(__has_include)
+#if __has_include(<torch/csrc/autograd/profiler_legacy.h>)
+#define JQ_PROFILER 1
+#endif
+#endif
+
+#ifdef JQ_PROFILER
 #include <torch/csrc/autograd/profiler_legacy.h>
+#endif
 
 #include <cstdlib>
 #include <cstring>
@@ -17,6 +27,7 @@
 
 #include "shim_internal.h"
 
+#ifdef JQ_PROFILER
 namespace {
 
 namespace prof = torch::autograd::profiler;
@@ -107,6 +118,22 @@ jt_error *jq_profile_stop(int want_trace, char **summary, char **trace) {
   }
   CATCH_RETURN(RET_ERR)
 }
+
+#else  // no legacy profiler
+
+extern "C" {
+
+jt_error *jq_profile_start(void) {
+  return jmedseg_shim::make_err(JT_ERR_GENERIC, "this libtorch has no legacy profiler (profiler_legacy.h)");
+}
+
+jt_error *jq_profile_stop(int, char **summary, char **trace) {
+  *summary = nullptr;
+  if (trace != nullptr) *trace = nullptr;
+  return jmedseg_shim::make_err(JT_ERR_GENERIC, "this libtorch has no legacy profiler (profiler_legacy.h)");
+}
+
+#endif
 
 void jq_free(char *p) { std::free(p); }
 

@@ -2,6 +2,7 @@ package torch
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -9,7 +10,11 @@ import (
 )
 
 func TestProfile(t *testing.T) {
-	require.NoError(t, StartProfile())
+	if err := StartProfile(); err != nil && strings.Contains(err.Error(), "no legacy profiler") {
+		t.Skip(err)
+	} else {
+		require.NoError(t, err)
+	}
 	require.Error(t, StartProfile(), "the profiler is already on for this thread")
 	s := NewScope()
 	x := s.Track(Randn([]int64{2, 3, 8, 8}))
